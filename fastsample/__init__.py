@@ -1,3 +1,43 @@
-"""fastsample: reproducible pilot-based negative sampling with exact log-odds correction."""
+"""fastsample: reproducible pilot-based negative sampling with exact log-odds correction.
+
+Public names are imported lazily so that ``import fastsample`` (and the CLI's ``--help``)
+stays fast: Numba, Polars and scikit-learn load only when a function that needs them is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
+
+# public name -> module that defines it
+_LAZY: dict[str, str] = {
+    "FastsampleError": "fastsample.errors",
+    "InputError": "fastsample.errors",
+    "uniform_from_keys": "fastsample.hashing",
+    "hash_keys": "fastsample.hashing",
+    "inclusion_probabilities": "fastsample.strategies",
+    "solve_kappa": "fastsample.strategies",
+    "log_odds_offset": "fastsample.correction",
+    "correct_log_odds": "fastsample.correction",
+    "correct_proba": "fastsample.correction",
+    "Pilot": "fastsample.pilot",
+    "fit_pilot": "fastsample.pilot",
+    "sample_frame": "fastsample.sampling",
+}
+
+__all__ = ["__version__", *sorted(_LAZY)]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'fastsample' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
