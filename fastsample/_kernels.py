@@ -1,0 +1,379 @@
+"""Numba kernels: plain loops that trust their inputs and write into ``out`` arrays.
+
+Validation, dtype coercion and allocation live in the public wrappers (hashing.py,
+strategies.py, correction.py, sampling.py). Every kernel here has a NumPy twin with the same
+signature in ``reference.py``; ``_registry.py`` pairs them for the tests and benchmarks.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+# --- hashing (DESIGN.md §3) ---------------------------------------------------------------
+
+GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+MIX2 = np.uint64(0x94D049BB133111EB)
+# Domain tags keep string and composite keys from colliding with plain integer keys.
+STRING_TAG = np.uint64(0x66735F7374725F31)  # b"fs_str_1" read big-endian
+COMPOSITE_TAG = np.uint64(0x66735F636D705F31)  # b"fs_cmp_1" read big-endian
+TWO_POW_M53 = 1.0 / 9007199254740992.0
+
+# Strategy codes shared with strategies.py
+UNIFORM, PROPORTIONAL, OPT_L, OPT_A, LCC = 0, 1, 2, 3, 4
+
+# Smallest inclusion probability ever used: 2^-53 is the resolution of the uniforms, so a
+# row at this floor is still kept with probability exactly 2^-53 and its offset stays finite.
+PI_EPS = TWO_POW_M53
+
+# Rows per block in the compacting draw kernels: each block writes its kept rows to the front
+# of its own slice of the output buffers, so untouched pages are never faulted in.
+BLOCK = 16384
+
+
+@njit(cache=True, inline="always")
+def splitmix64(z):
+    z = z + GOLDEN
+    z = (z ^ (z >> np.uint64(30))) * MIX1
+    z = (z ^ (z >> np.uint64(27))) * MIX2
+    return z ^ (z >> np.uint64(31))
+
+
+@njit(cache=True, inline="always")
+def _uniform(key, seed_mix):
+    return np.float64(splitmix64(key ^ seed_mix) >> np.uint64(11)) * TWO_POW_M53
+
+
+@njit(cache=True, parallel=True)
+def uniform_from_keys(keys, seed_mix, out):
+    """out[i] = u(keys[i], seed); ``seed_mix`` is splitmix64(seed)."""
+    for i in prange(keys.shape[0]):
+        out[i] = _uniform(keys[i], seed_mix)
+
+
+@njit(cache=True, parallel=True)
+def hash_bytes(offsets, data, out):
+    """64-bit key of each byte string ``data[offsets[i]:offsets[i+1]]``.
+
+    h = splitmix64(STRING_TAG ^ length); then for each 8-byte little-endian word w (the last
+    one zero-padded) h = splitmix64(h ^ w).
+    """
+    for i in prange(out.shape[0]):
+        start = offsets[i]
+        end = offsets[i + 1]
+        h = splitmix64(STRING_TAG ^ np.uint64(end - start))
+        pos = start
+        while pos < end:
+            w = np.uint64(0)
+            stop = min(pos + 8, end)
+            for j in range(pos, stop):
+                w |= np.uint64(data[j]) << np.uint64(8 * (j - pos))
+            h = splitmix64(h ^ w)
+            pos += 8
+        out[i] = h
+
+
+@njit(cache=True, parallel=True)
+def combine_keys(acc, keys, out):
+    """One step of the composite-key fold: out[i] = splitmix64(acc[i] ^ keys[i])."""
+    for i in prange(out.shape[0]):
+        out[i] = splitmix64(acc[i] ^ keys[i])
+
+
+# --- inclusion scores (DESIGN.md §2.2) ----------------------------------------------------
+
+
+@njit(cache=True, inline="always")
+def _sigmoid(x):
+    if x >= 0.0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)
+
+
+@njit(cache=True, inline="always")
+def _score_pair(code, eta, norm):
+    """(h0, h1) for one row; h1 < 0 means "positives are always kept" (a_1 = 1)."""
+    if code == UNIFORM:
+        return 1.0, -1.0
+    p = _sigmoid(eta)
+    if code == PROPORTIONAL:
+        return p, -1.0
+    if code == LCC:
+        return p, _sigmoid(-eta)
+    # opt-l and opt-a: p * sqrt(1 - p) * norm, with 1 - p computed without cancellation
+    return p * math.sqrt(_sigmoid(-eta)) * norm, -1.0
+
+
+@njit(cache=True, inline="always")
+def _row_norm(code, X, i, info_inv, z):
+    if code == OPT_L:
+        s = 0.0
+        for j in range(X.shape[1]):
+            v = np.float64(X[i, j])
+            s += v * v
+        return math.sqrt(s)
+    if code == OPT_A:
+        z[0] = 1.0
+        for j in range(X.shape[1]):
+            z[j + 1] = X[i, j]
+        s = 0.0
+        for r in range(info_inv.shape[0]):
+            t = 0.0
+            for c in range(info_inv.shape[1]):
+                t += info_inv[r, c] * z[c]
+            s += t * t
+        return math.sqrt(s)
+    return 1.0
+
+
+@njit(cache=True, parallel=True)
+def strategy_scores(code, logits, X, info_inv, out_h0, out_h1):
+    """Scores h0 (negatives) and h1 (positives; -1 = always kept) from pilot logits.
+
+    ``X`` (n, d) is read only by opt-l / opt-a; ``info_inv`` ((d+1, d+1)) only by opt-a.
+    """
+    n = logits.shape[0]
+    nblocks = (n + BLOCK - 1) // BLOCK
+    for b in prange(nblocks):
+        z = np.empty(info_inv.shape[0], dtype=np.float64)
+        for i in range(b * BLOCK, min(n, (b + 1) * BLOCK)):
+            norm = _row_norm(code, X, i, info_inv, z)
+            h0, h1 = _score_pair(code, logits[i], norm)
+            out_h0[i] = h0
+            out_h1[i] = h1
+
+
+@njit(cache=True, parallel=True)
+def linear_logits(X, coef, intercept, out):
+    """out = X @ coef + intercept, accumulated in float64, column by column within row blocks.
+
+    Walking columns inside a block keeps reads sequential for column-major (Fortran) X, which
+    is how feature columns arrive from Polars/Arrow without a row-major copy.
+    """
+    n, d = X.shape
+    nblocks = (n + BLOCK - 1) // BLOCK
+    for b in prange(nblocks):
+        start = b * BLOCK
+        end = min(n, start + BLOCK)
+        for i in range(start, end):
+            out[i] = intercept
+        for j in range(d):
+            w = coef[j]
+            for i in range(start, end):
+                out[i] += X[i, j] * w
+
+
+@njit(cache=True, parallel=True)
+def linear_scores(X, coef, intercept, code, info_inv, out_h0, out_h1):
+    """strategy_scores fused with linear_logits: one read of X, no logits array."""
+    n, d = X.shape
+    nblocks = (n + BLOCK - 1) // BLOCK
+    for b in prange(nblocks):
+        start = b * BLOCK
+        end = min(n, start + BLOCK)
+        eta = np.full(end - start, intercept)
+        for j in range(d):
+            w = coef[j]
+            for i in range(start, end):
+                eta[i - start] += X[i, j] * w
+        z = np.empty(info_inv.shape[0], dtype=np.float64)
+        for i in range(start, end):
+            norm = _row_norm(code, X, i, info_inv, z)
+            h0, h1 = _score_pair(code, eta[i - start], norm)
+            out_h0[i] = h0
+            out_h1[i] = h1
+
+
+# --- the draw (DESIGN.md §2.1, §2.5, §4) --------------------------------------------------
+
+
+@njit(cache=True, inline="always")
+def _clip(v, floor):
+    if v > 1.0:
+        v = 1.0
+    if v < floor:
+        v = floor
+    if v < PI_EPS:
+        v = PI_EPS
+    return v
+
+
+@njit(cache=True, inline="always")
+def _decide(h0, h1, y, key, seed_mix, kappa, floor):
+    """(kept, a_y, offset) for one row. offset = log a_1 - log a_0 on every row."""
+    a0 = _clip(kappa * h0, floor)
+    a1 = 1.0 if h1 < 0.0 else _clip(kappa * h1, floor)
+    a = a1 if y != 0 else a0
+    u = _uniform(key, seed_mix)
+    return u < a, a, math.log(a1) - math.log(a0)
+
+
+@njit(cache=True, parallel=True)
+def draw(h0, h1, y, keys, seed_mix, kappa, floor, out_idx, out_prob, out_offset, out_counts):
+    """Keyed Bernoulli draw; kept rows of block b go to the front of its slice of the outputs.
+
+    ``out_counts[b]`` receives the number kept in block b; ``compact`` then gathers the
+    blocks. Keys are uint64; a_y = clip(kappa * h_y, floor, 1) and the exact value compared
+    with the uniform is the one written.
+    """
+    n = y.shape[0]
+    nblocks = (n + BLOCK - 1) // BLOCK
+    for b in prange(nblocks):
+        start = b * BLOCK
+        c = start
+        for i in range(start, min(n, start + BLOCK)):
+            kept, a, off = _decide(h0[i], h1[i], y[i], keys[i], seed_mix, kappa, floor)
+            if kept:
+                out_idx[c] = i
+                out_prob[c] = a
+                out_offset[c] = off
+                c += 1
+        out_counts[b] = c - start
+
+
+@njit(cache=True, parallel=True)
+def linear_draw(
+    X, coef, intercept, code, info_inv, y, keys, seed_mix, kappa, floor,
+    out_idx, out_prob, out_offset, out_counts,
+):  # fmt: skip
+    """One pass for a linear pilot and a known kappa: logits, scores and draw, fused."""
+    n, d = X.shape
+    nblocks = (n + BLOCK - 1) // BLOCK
+    for b in prange(nblocks):
+        start = b * BLOCK
+        end = min(n, start + BLOCK)
+        eta = np.full(end - start, intercept)
+        for j in range(d):
+            w = coef[j]
+            for i in range(start, end):
+                eta[i - start] += X[i, j] * w
+        z = np.empty(info_inv.shape[0], dtype=np.float64)
+        c = start
+        for i in range(start, end):
+            norm = _row_norm(code, X, i, info_inv, z)
+            h0, h1 = _score_pair(code, eta[i - start], norm)
+            kept, a, off = _decide(h0, h1, y[i], keys[i], seed_mix, kappa, floor)
+            if kept:
+                out_idx[c] = i
+                out_prob[c] = a
+                out_offset[c] = off
+                c += 1
+        out_counts[b] = c - start
+
+
+@njit(cache=True)
+def compact(out_idx, out_prob, out_offset, out_counts):
+    """Move each block's kept rows to the front, in row order; returns the number kept."""
+    total = 0
+    for b in range(out_counts.shape[0]):
+        start = b * BLOCK
+        for k in range(out_counts[b]):
+            out_idx[total] = out_idx[start + k]
+            out_prob[total] = out_prob[start + k]
+            out_offset[total] = out_offset[start + k]
+            total += 1
+    return total
+
+
+# --- water-filling (DESIGN.md §2.2) -------------------------------------------------------
+
+
+@njit(cache=True, parallel=True)
+def _piece(h, w, kappa, floor):
+    """Linear piece of g(k) = sum w clip(k h, floor, 1) that holds at k = kappa."""
+    n_hi = 0.0
+    n_lo = 0.0
+    s_mid = 0.0
+    c_hi = 0
+    c_lo = 0
+    for i in prange(h.shape[0]):
+        v = kappa * h[i]
+        if v >= 1.0:
+            n_hi += w[i]
+            c_hi += 1
+        elif v <= floor:
+            n_lo += w[i]
+            c_lo += 1
+        else:
+            s_mid += w[i] * h[i]
+    return n_hi, n_lo, s_mid, c_hi, c_lo
+
+
+@njit(cache=True)
+def solve_kappa(h, w, target, floor, k_max):
+    """Solve sum_i w_i clip(kappa h_i, floor, 1) = target for kappa in (0, k_max].
+
+    Safeguarded Newton on a piecewise-linear monotone function: on the piece holding the
+    current guess the equation is linear, so its root is exact as soon as the root lies on
+    that same piece; otherwise the bracket shrinks (bisection as the fallback). The caller
+    guarantees g(0) < target <= g(k_max).
+    """
+    lo = 0.0
+    hi = k_max
+    n_hi, n_lo, s_mid, c_hi, c_lo = _piece(h, w, 1.0, floor)
+    k = target / s_mid if (c_hi == 0 and c_lo == 0 and s_mid > 0.0) else 0.5 * k_max
+    if k <= 0.0 or k > k_max:
+        k = 0.5 * k_max
+    for _ in range(400):
+        n_hi, n_lo, s_mid, c_hi, c_lo = _piece(h, w, k, floor)
+        g = n_hi + floor * n_lo + k * s_mid
+        if g == target:
+            return k
+        if g < target:
+            lo = k
+        else:
+            hi = k
+        if s_mid > 0.0:
+            k_new = (target - n_hi - floor * n_lo) / s_mid
+            if k_new > 0.0:
+                _, _, _, c_hi2, c_lo2 = _piece(h, w, k_new, floor)
+                if c_hi2 == c_hi and c_lo2 == c_lo:
+                    return k_new
+                if lo < k_new < hi:
+                    k = k_new
+                    continue
+        if hi - lo <= 1e-15 * hi:
+            return hi
+        k = 0.5 * (lo + hi) if lo == 0.0 or hi / lo < 4.0 else math.sqrt(lo * hi)
+    return hi
+
+
+@njit(cache=True, parallel=True)
+def expected_count(h, w, kappa, floor):
+    """sum_i w_i clip(kappa h_i, floor, 1), with the same clipping as the draw."""
+    s = 0.0
+    for i in prange(h.shape[0]):
+        s += w[i] * _clip(kappa * h[i], floor)
+    return s
+
+
+# --- correction (DESIGN.md §2.3) ----------------------------------------------------------
+
+
+@njit(cache=True, parallel=True)
+def correct_proba(proba, offset, out):
+    """Population-scale probability from a sampled-scale one: sigmoid(logit(p) - offset).
+
+    Evaluated as a ratio that never forms logit(p), so p = 0 and p = 1 map to themselves.
+    """
+    for i in prange(proba.shape[0]):
+        p = np.float64(proba[i])
+        o = np.float64(offset[i])
+        if o >= 0.0:
+            a = p * math.exp(-o)
+            den = a + (1.0 - p)
+        else:
+            a = p
+            den = p + (1.0 - p) * math.exp(o)
+        out[i] = a / den if den > 0.0 else p
+
+
+@njit(cache=True, parallel=True)
+def correct_log_odds(log_odds, offset, out):
+    """Population-scale log-odds: out = log_odds - offset."""
+    for i in prange(log_odds.shape[0]):
+        out[i] = np.float64(log_odds[i]) - np.float64(offset[i])
