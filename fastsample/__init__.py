@@ -25,6 +25,18 @@ _LAZY: dict[str, str] = {
     "Pilot": "fastsample.pilot",
     "fit_pilot": "fastsample.pilot",
     "sample_frame": "fastsample.sampling",
+    "EvaluationResult": "fastsample.evaluation",
+    "CalibrationCurve": "fastsample.evaluation",
+    "evaluate": "fastsample.evaluation",
+    "evaluate_parquet": "fastsample.evaluation",
+    "plot_evaluation": "fastsample.evaluation",
+    "roc_auc": "fastsample.evaluation",
+    "average_precision": "fastsample.evaluation",
+    "log_loss": "fastsample.evaluation",
+    "normalized_entropy": "fastsample.evaluation",
+    "brier_score": "fastsample.evaluation",
+    "calibration_curve": "fastsample.evaluation",
+    "expected_calibration_error": "fastsample.evaluation",
 }
 
 __all__ = ["__version__", *sorted(_LAZY)]
