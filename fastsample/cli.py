@@ -1,0 +1,211 @@
+"""The ``fastsample`` command line: argument parsing and printing only.
+
+Heavy modules (NumPy, Polars, Numba, scikit-learn) are imported inside the command handlers so
+that ``fastsample --help`` stays fast. Exit status: 0 on success, 2 on bad usage or bad input
+(one line on stderr, no traceback), 1 on an unexpected failure, 130 when interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+PROG = "fastsample"
+
+
+class _Usage(Exception):
+    """Bad command-line usage detected after parsing."""
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be positive")
+    return value
+
+
+def _count(text: str) -> int:
+    """Non-negative integer; accepts 1_000_000 and 1e6 / 30M / 4k shorthands."""
+    raw = text.strip().replace("_", "")
+    mult = {"k": 10**3, "m": 10**6, "g": 10**9}.get(raw[-1:].lower(), 1)
+    if mult != 1:
+        raw = raw[:-1]
+    try:
+        value = float(raw) * mult
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a row count") from None
+    if value < 0 or value != int(value):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a non-negative whole number")
+    return int(value)
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seed {text!r} is not an integer") from None
+    if not 0 <= value < 2**64:
+        raise argparse.ArgumentTypeError(f"seed {text!r} must be in [0, 2**64)")
+    return value
+
+
+def _float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+
+
+def _names(text: str) -> list[str]:
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"{text!r} names no column")
+    return names
+
+
+def _print_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
+
+
+# --------------------------------------------------------------------------- handlers
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from fastsample.synthetic import generate
+
+    info = generate(
+        args.output,
+        rows=args.rows,
+        features=args.features,
+        event_rate=args.event_rate,
+        seed=args.seed,
+        overwrite=args.overwrite,
+        progress=not args.quiet,
+    )
+    if not args.quiet:
+        print(
+            f"wrote {args.output}: {info['rows']:,} rows, {info['positives']:,} positives "
+            f"({info['positives'] / max(info['rows'], 1):.4%}), {info['bytes'] / 2**20:,.1f} MiB"
+        )
+    return 0
+
+
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    from fastsample.io import describe, resolve_source
+
+    info = describe(resolve_source(args.source), label=args.label)
+    if args.json:
+        _print_json(info)
+        return 0
+    print(f"files: {info['files']}")
+    print(f"rows:  {info['rows']:,}")
+    print("schema:")
+    width = max((len(n) for n in info["schema"]), default=0)
+    for name, typ in info["schema"].items():
+        print(f"  {name:<{width}}  {typ}")
+    if args.label is not None:
+        print(f"label {args.label!r}:")
+        for value, n in info["counts"].items():
+            print(f"  {value:>6}: {n:,}")
+        if info["binary"]:
+            rate = info["event_rate"]
+            ratio = info["imbalance_ratio"]
+            print(f"event rate: {rate:.6g}" if rate is not None else "event rate: n/a")
+            print(f"imbalance ratio (negatives per positive): {ratio:,.1f}"
+                  if ratio is not None else "imbalance ratio: n/a (no positives)")
+        else:
+            print("label is not binary 0/1")
+    return 0
+
+
+_HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "generate": _cmd_generate,
+    "inspect": _cmd_inspect,
+}
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``fastsample`` command."""
+    from fastsample import __version__
+
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Reproducible pilot-based negative sampling of huge imbalanced Parquet logs.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("generate", help="write a synthetic click log (Parquet)",
+                       description="Write a synthetic click log with a known logistic model.")
+    p.add_argument("output", metavar="OUT", help="output Parquet file")
+    p.add_argument("--rows", type=_count, default=1_000_000, help="rows (default 1M; 30M, 4e6 ok)")
+    p.add_argument("--features", type=_positive_int, default=16, help="float32 features (16)")
+    p.add_argument("--event-rate", type=_float, default=0.01, help="expected P(y=1) (0.01)")
+    p.add_argument("--seed", type=_seed, default=0, help="random seed (0)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary")
+
+    p = sub.add_parser("inspect", help="rows, schema and class balance of a Parquet source",
+                       description="Print rows, schema, label counts and imbalance ratio.")
+    p.add_argument("source", metavar="SOURCE", nargs="+",
+                   help="Parquet file(s), a glob or a directory (hive partitions ok)")
+    p.add_argument("--label", "-l", help="label column to count")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    return parser
+
+
+def _install_sigterm() -> None:
+    # SIGTERM runs the same clean-up path as Ctrl-C (temporary outputs removed).
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    with contextlib.suppress(ValueError, OSError):  # not the main thread
+        signal.signal(signal.SIGTERM, handler)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if isinstance(getattr(args, "source", None), list) and len(args.source) == 1:
+        args.source = args.source[0]
+    _install_sigterm()
+    from fastsample.errors import InputError
+
+    try:
+        return _HANDLERS[args.command](args)
+    except InputError as exc:
+        msg = " ".join(str(exc).split())
+        sys.stderr.write(f"{PROG}: error: {msg}\n")
+        return 2
+    except _Usage as exc:
+        parser.error(str(exc))
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write(f"{PROG}: interrupted; no output written\n")
+        return 130
+    except BrokenPipeError:
+        return 0
+    except ImportError as exc:
+        if "fastsample[" not in str(exc):
+            raise
+        sys.stderr.write(f"{PROG}: {' '.join(str(exc).split())}\n")
+        return 1
+    except Exception:
+        import traceback
+
+        sys.stderr.write(f"{PROG}: unexpected error (please report it):\n")
+        traceback.print_exc()
+        return 1

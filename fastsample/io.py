@@ -1,0 +1,545 @@
+"""Parquet sources and outputs: resolution, schema checks, batched reading, atomic writes.
+
+A *source* is a file, a list of files, a glob, or a directory (searched recursively). Globs and
+directories skip names starting with ``_`` or ``.`` (``_SUCCESS``, ``.crc``), as Spark and
+pyarrow do. Globs and
+directories are read in sorted path order; a list is read in the order given. Directories whose
+sub-directories are named ``key=value`` are hive-partitioned: each such key becomes a column
+appended after the file's own columns (Int64 when every value is an integer, else String).
+
+Outputs are never written in place. On Linux the bytes go to an anonymous ``O_TMPFILE`` inode in
+the target directory that is linked to its name only after the writer closed successfully, so
+even ``SIGKILL`` leaves neither a partial file nor a temporary one behind; elsewhere a hidden
+temporary file beside the target is renamed at the end and removed on any exception
+(``KeyboardInterrupt`` included).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import glob as _glob
+import json
+import os
+import re
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from fastsample.errors import InputError
+
+#: Parquet key-value metadata key under which fastsample stores its JSON record.
+METADATA_KEY = "fastsample"
+
+_GLOB_CHARS = re.compile(r"[*?\[]")
+_HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
+_INT_RE = re.compile(r"^[+-]?\d{1,18}$")
+
+PathLike = str | os.PathLike[str]
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text[:300] if text else type(exc).__name__
+
+
+@dataclass(frozen=True)
+class Source:
+    """A resolved set of Parquet files read as one table.
+
+    Attributes
+    ----------
+    files : list of str
+        Files in reading order.
+    schema : pyarrow.Schema
+        Common schema (the files' columns, then hive partition columns), metadata stripped.
+    num_rows : int
+        Total number of rows (from the Parquet footers).
+    partitions : list of dict
+        Per file, hive partition values (``{}`` when not hive-partitioned).
+    roots : list of str
+        Directories given as the source (used to refuse writing inside them).
+    """
+
+    files: list[str]
+    schema: pa.Schema
+    num_rows: int
+    partitions: list[dict[str, Any]] = field(default_factory=list)
+    roots: list[str] = field(default_factory=list)
+    file_schema: pa.Schema | None = None
+
+    @property
+    def columns(self) -> list[str]:
+        """Column names of the combined schema."""
+        return list(self.schema.names)
+
+
+def _is_hidden(name: str) -> bool:
+    return name.startswith((".", "_"))
+
+
+def _walk(directory: str) -> list[str]:
+    found: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(directory):
+        dirnames[:] = sorted(d for d in dirnames if not _is_hidden(d))
+        found.extend(os.path.join(dirpath, f) for f in filenames if not _is_hidden(f))
+    return sorted(found)
+
+
+def _expand(item: PathLike) -> tuple[list[str], str | None]:
+    text = os.fspath(item)
+    if os.path.isdir(text):
+        files = _walk(text)
+        if not files:
+            raise InputError(f"directory {text!r} contains no Parquet files")
+        return files, text
+    if not os.path.exists(text) and _GLOB_CHARS.search(text):
+        files = sorted(
+            p for p in _glob.glob(text, recursive=True)
+            if os.path.isfile(p) and not _is_hidden(os.path.basename(p))
+        )
+        if not files:
+            raise InputError(f"glob {text!r} matches no files")
+        return files, None
+    if not os.path.exists(text):
+        raise InputError(f"input file {text!r} does not exist")
+    return [text], None
+
+
+def _hive_values(path: str, root: str) -> dict[str, str]:
+    rel = os.path.relpath(os.path.dirname(path), root)
+    values: dict[str, str] = {}
+    if rel in (".", ""):
+        return values
+    for part in rel.split(os.sep):
+        if "=" in part:
+            key, _, value = part.partition("=")
+            if key:
+                values[key] = value
+    return values
+
+
+def _partition_columns(
+    files: list[str], roots: list[str | None]
+) -> tuple[list[dict[str, Any]], list[pa.Field]]:
+    raw = [_hive_values(f, r) if r is not None else {} for f, r in zip(files, roots, strict=True)]
+    keys = list(raw[0]) if raw else []
+    if not keys or any(list(r) != keys for r in raw):
+        # Not consistently hive-partitioned: treat every file as plain Parquet.
+        return [{} for _ in files], []
+    fields: list[pa.Field] = []
+    parsed: list[dict[str, Any]] = [{} for _ in files]
+    for key in keys:
+        values = [r[key] for r in raw]
+        as_int = all(v == _HIVE_NULL or _INT_RE.match(v) for v in values)
+        fields.append(pa.field(key, pa.int64() if as_int else pa.string()))
+        for i, v in enumerate(values):
+            if v == _HIVE_NULL:
+                parsed[i][key] = None
+            else:
+                parsed[i][key] = int(v) if as_int else v
+    return parsed, fields
+
+
+def _footer(path: str) -> pq.FileMetaData:
+    try:
+        return pq.read_metadata(path)
+    except (OSError, pa.ArrowException, ValueError) as exc:
+        raise InputError(f"cannot read {path!r} as Parquet: {_one_line(exc)}") from None
+
+
+def _describe_difference(a: pa.Schema, b: pa.Schema) -> str:
+    names_a, names_b = list(a.names), list(b.names)
+    for name in names_a:
+        if name not in names_b:
+            return f"column {name!r} is missing"
+    for name in names_b:
+        if name not in names_a:
+            return f"it has an extra column {name!r}"
+    if names_a != names_b:
+        return "the columns are in a different order"
+    for fa, fb in zip(a, b, strict=True):
+        if not fa.type.equals(fb.type):
+            return f"column {fa.name!r} is {fb.type} there but {fa.type} in the first file"
+    return "the schemas differ"
+
+
+def resolve_source(source: PathLike | Sequence[PathLike]) -> Source:
+    """Resolve ``source`` into files with one common schema.
+
+    Parameters
+    ----------
+    source : path, glob, directory, or a list of them
+
+    Returns
+    -------
+    Source
+
+    Raises
+    ------
+    InputError
+        Nothing matches, a file is not readable Parquet, or the files' schemas differ.
+    """
+    items: list[PathLike]
+    if isinstance(source, (str, os.PathLike)):
+        items = [source]
+    else:
+        items = list(source)
+        if not items:
+            raise InputError("the list of input files is empty")
+    files: list[str] = []
+    roots: list[str | None] = []
+    dirs: list[str] = []
+    for item in items:
+        found, root = _expand(item)
+        files.extend(found)
+        roots.extend([root] * len(found))
+        if root is not None:
+            dirs.append(root)
+    seen: set[str] = set()
+    for f in files:
+        real = os.path.realpath(f)
+        if real in seen:
+            raise InputError(f"input file {f!r} is given more than once")
+        seen.add(real)
+
+    first_schema: pa.Schema | None = None
+    num_rows = 0
+    for f in files:
+        meta = _footer(f)
+        try:
+            schema = meta.schema.to_arrow_schema().remove_metadata()
+        except (pa.ArrowException, ValueError) as exc:
+            raise InputError(f"cannot read the schema of {f!r}: {_one_line(exc)}") from None
+        if first_schema is None:
+            first_schema = schema
+        elif not schema.equals(first_schema):
+            raise InputError(
+                f"schema of {f!r} differs from {files[0]!r}: "
+                f"{_describe_difference(first_schema, schema)}"
+            )
+        num_rows += meta.num_rows
+    assert first_schema is not None
+    partitions, extra = _partition_columns(files, roots)
+    schema = first_schema
+    for fld in extra:
+        if fld.name in schema.names:
+            raise InputError(f"hive partition key {fld.name!r} is also a column in {files[0]!r}")
+        schema = schema.append(fld)
+    return Source(
+        files=files,
+        schema=schema,
+        num_rows=num_rows,
+        partitions=partitions,
+        roots=[os.path.realpath(d) for d in dirs],
+        file_schema=first_schema,
+    )
+
+
+def require_columns(source: Source, columns: Sequence[str], role: str) -> None:
+    """Raise ``InputError`` naming the first of ``columns`` missing from ``source``."""
+    for name in columns:
+        if name not in source.schema.names:
+            raise InputError(f"{role} column {name!r} not found in {source.files[0]!r}")
+
+
+def _polars_type(typ: pa.DataType) -> Any:
+    import polars as pl
+
+    return pl.Int64 if pa.types.is_integer(typ) else pl.String
+
+
+def iter_frames(
+    source: Source,
+    *,
+    batch_rows: int,
+    columns: Sequence[str] | None = None,
+) -> Iterator[tuple[Any, str]]:
+    """Yield ``(polars.DataFrame, file)`` over ``source`` in order, ``batch_rows`` rows each.
+
+    Each file is scanned with Polars' streaming engine (decoding runs in background threads
+    while the caller works on the previous batch); hive partition values are appended as
+    literal columns. Read failures become ``InputError`` naming the file. A batch is never
+    larger than ``batch_rows``; the last batch of a file may be smaller.
+    """
+    import polars as pl
+
+    wanted = list(source.schema.names) if columns is None else list(columns)
+    own = source.file_schema.names if source.file_schema is not None else source.schema.names
+    file_cols = [c for c in wanted if c in own]
+    parts = source.partitions or [{} for _ in source.files]
+    for path, part in zip(source.files, parts, strict=True):
+        lf = pl.scan_parquet(path, hive_partitioning=False)
+        if columns is not None or part:
+            lits = [
+                pl.lit(part[c], dtype=_polars_type(source.schema.field(c).type)).alias(c)
+                for c in wanted
+                if c not in own
+            ]
+            lf = lf.select(file_cols).with_columns(lits).select(wanted) if lits else lf.select(
+                file_cols
+            )
+        try:
+            for frame in lf.collect_batches(chunk_size=batch_rows):
+                if frame.height:
+                    yield frame, path
+        except (pl.exceptions.PolarsError, OSError) as exc:
+            raise InputError(f"cannot read {path!r}: {_one_line(exc)}") from None
+
+
+def expand_columns(source: Source, patterns: Sequence[str], role: str) -> list[str]:
+    """Expand shell-style patterns (``f*``) against the schema; plain names must exist."""
+    import fnmatch
+
+    names: list[str] = []
+    for pat in patterns:
+        if _GLOB_CHARS.search(pat):
+            hits = [c for c in source.schema.names if fnmatch.fnmatchcase(c, pat)]
+            if not hits:
+                raise InputError(f"{role} pattern {pat!r} matches no column of {source.files[0]!r}")
+            names.extend(h for h in hits if h not in names)
+        else:
+            require_columns(source, [pat], role)
+            if pat not in names:
+                names.append(pat)
+    return names
+
+
+# --------------------------------------------------------------------------- outputs
+
+
+def check_output(
+    output: PathLike, *, overwrite: bool, source: Source | None = None
+) -> str:
+    """Validate an output path before any work starts; return it as a string.
+
+    Refuses: an output that is one of the inputs or lies inside an input directory, an existing
+    output without ``overwrite``, a directory, and a missing parent directory.
+    """
+    out = os.fspath(output)
+    real = os.path.realpath(out)
+    if source is not None:
+        for f in source.files:
+            if os.path.realpath(f) == real:
+                raise InputError(f"output {out!r} is also an input file")
+        for root in source.roots:
+            if real == root or real.startswith(root.rstrip(os.sep) + os.sep):
+                raise InputError(f"output {out!r} is inside the input directory {root!r}")
+    if os.path.isdir(out):
+        raise InputError(f"output {out!r} is a directory")
+    parent = os.path.dirname(os.path.abspath(out))
+    if not os.path.isdir(parent):
+        raise InputError(f"output directory {parent!r} does not exist")
+    if os.path.lexists(out) and not overwrite:
+        raise InputError(f"output {out!r} already exists (pass overwrite=True / --overwrite)")
+    return out
+
+
+def _open_anonymous(directory: str) -> int | None:
+    flag = getattr(os, "O_TMPFILE", None)
+    if flag is None:
+        return None
+    try:
+        return os.open(directory, flag | os.O_WRONLY, 0o666)
+    except OSError:
+        return None
+
+
+@contextlib.contextmanager
+def atomic_path(target: PathLike, *, overwrite: bool = False) -> Iterator[str]:
+    """Yield a path to write ``target``'s content to; publish it only on success.
+
+    The yielded path may be opened (and re-opened) for writing by any library. When the
+    ``with`` block exits normally the content appears at ``target`` in one rename; when it
+    raises (``KeyboardInterrupt`` included) ``target`` is untouched and nothing is left behind.
+    """
+    out = os.path.abspath(os.fspath(target))
+    directory = os.path.dirname(out)
+    fd = _open_anonymous(directory)
+    if fd is not None:
+        try:
+            yield f"/proc/self/fd/{fd}"
+            _publish_anonymous(fd, out, overwrite=overwrite)
+        finally:
+            os.close(fd)
+        return
+    handle, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(out)}.", suffix=".tmp", dir=directory)
+    os.close(handle)
+    try:
+        yield tmp
+        if not overwrite and os.path.lexists(out):
+            raise InputError(f"output {out!r} appeared while writing; not overwritten")
+        os.replace(tmp, out)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _publish_anonymous(fd: int, out: str, *, overwrite: bool) -> None:
+    directory, name = os.path.split(out)
+    dfd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        if not overwrite:
+            # linkat refuses an existing name: a no-clobber publish in one system call.
+            try:
+                os.link(f"/proc/self/fd/{fd}", name, src_dir_fd=dfd, dst_dir_fd=dfd,
+                        follow_symlinks=True)
+            except FileExistsError:
+                raise InputError(f"output {out!r} appeared while writing; not overwritten") from None
+            return
+        tmp_name = f".{name}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
+        os.link(f"/proc/self/fd/{fd}", tmp_name, src_dir_fd=dfd, dst_dir_fd=dfd,
+                follow_symlinks=True)
+        try:
+            os.replace(tmp_name, name, src_dir_fd=dfd, dst_dir_fd=dfd)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp_name, dir_fd=dfd)
+            raise
+    except OSError as exc:
+        if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise InputError(f"cannot write {out!r}: {exc.strerror}") from None
+        raise
+    finally:
+        os.close(dfd)
+
+
+class ParquetSink:
+    """Incremental Parquet writer with row-group buffering and end-of-run key-value metadata.
+
+    Batches are cast to ``schema`` (so the input columns keep their exact types) and buffered
+    until ``row_group_rows`` rows, keeping memory bounded whatever the input batch size.
+    """
+
+    def __init__(self, path: str, schema: pa.Schema, *, row_group_rows: int = 262_144,
+                 compression: str = "zstd") -> None:
+        self.schema = schema
+        self.row_group_rows = row_group_rows
+        self._writer = pq.ParquetWriter(path, schema, compression=compression)
+        self._pending: list[pa.RecordBatch] = []
+        self._pending_rows = 0
+        self.rows_written = 0
+
+    def write(self, data: pa.Table | pa.RecordBatch) -> None:
+        """Append rows (a table or record batch with the sink's column names)."""
+        if data.num_rows == 0:
+            return
+        if isinstance(data, pa.Table):
+            data = data.cast(self.schema) if not data.schema.equals(self.schema) else data
+            batches = data.to_batches()
+        else:
+            if not data.schema.equals(self.schema):
+                data = pa.Table.from_batches([data]).cast(self.schema).combine_chunks()
+                batches = data.to_batches()
+            else:
+                batches = [data]
+        for b in batches:
+            self._pending.append(b)
+            self._pending_rows += b.num_rows
+        if self._pending_rows >= self.row_group_rows:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        table = pa.Table.from_batches(self._pending, schema=self.schema)
+        self._writer.write_table(table, row_group_size=max(self.row_group_rows, table.num_rows))
+        self.rows_written += table.num_rows
+        self._pending = []
+        self._pending_rows = 0
+
+    def close(self, metadata: dict[str, Any] | None = None) -> None:
+        """Flush, attach ``metadata`` as JSON under :data:`METADATA_KEY`, and close."""
+        self._flush()
+        if metadata is not None:
+            self._writer.add_key_value_metadata({METADATA_KEY: json.dumps(metadata, sort_keys=True)})
+        self._writer.close()
+
+    def abort(self) -> None:
+        """Close the underlying file without publishing anything useful."""
+        with contextlib.suppress(Exception):
+            self._writer.close()
+
+
+def read_metadata(path: PathLike) -> dict[str, Any]:
+    """Return the fastsample record stored in a Parquet file's key-value metadata.
+
+    Raises
+    ------
+    InputError
+        The file is not Parquet or carries no fastsample record.
+    """
+    text = os.fspath(path)
+    meta = _footer(text).metadata or {}
+    raw = meta.get(METADATA_KEY.encode())
+    if raw is None:
+        raise InputError(f"{text!r} has no {METADATA_KEY!r} key-value metadata")
+    try:
+        value = json.loads(raw.decode())
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise InputError(f"{text!r} has unreadable {METADATA_KEY!r} metadata") from None
+    if not isinstance(value, dict):
+        raise InputError(f"{text!r} has unreadable {METADATA_KEY!r} metadata")
+    return value
+
+
+def file_size(path: PathLike) -> int:
+    """Size of ``path`` in bytes (0 when it does not exist)."""
+    try:
+        return Path(path).stat().st_size
+    except OSError:
+        return 0
+
+
+def describe(source: Source, *, label: str | None = None,
+             batch_rows: int = 1 << 20) -> dict[str, Any]:
+    """Rows, schema and (with ``label``) the count of each label value, read in one pass.
+
+    Returns
+    -------
+    dict
+        ``files``, ``rows``, ``schema`` (name -> Arrow type), and with ``label``:
+        ``label``, ``counts`` (value -> rows, values as strings, nulls as ``"null"``),
+        ``binary`` (values are a subset of {0, 1} with no nulls), ``positives``,
+        ``negatives``, ``event_rate`` and ``imbalance_ratio`` (negatives per positive).
+    """
+    info: dict[str, Any] = {
+        "files": len(source.files),
+        "rows": int(source.num_rows),
+        "schema": {f.name: str(f.type) for f in source.schema},
+    }
+    if label is None:
+        return info
+    require_columns(source, [label], "label")
+    counts: dict[str, int] = {}
+    for frame, _ in iter_frames(source, batch_rows=batch_rows, columns=[label]):
+        vc = frame.get_column(label).value_counts()
+        for value, n in vc.iter_rows():
+            key = "null" if value is None else str(value)
+            counts[key] = counts.get(key, 0) + int(n)
+    typ = source.schema.field(label).type
+    numeric = pa.types.is_integer(typ) or pa.types.is_boolean(typ) or pa.types.is_floating(typ)
+    canon: dict[str, int] = {}
+    for k, n in counts.items():
+        if numeric and k not in ("null",):
+            k = {"True": "1", "False": "0", "1.0": "1", "0.0": "0"}.get(k, k)
+        canon[k] = canon.get(k, 0) + n
+    binary = numeric and set(canon) <= {"0", "1"}
+    pos, neg = canon.get("1", 0), canon.get("0", 0)
+    info.update(
+        label=label,
+        counts=dict(sorted(canon.items())),
+        binary=bool(binary),
+        positives=pos,
+        negatives=neg,
+        event_rate=(pos / (pos + neg)) if binary and pos + neg else None,
+        imbalance_ratio=(neg / pos) if binary and pos else None,
+    )
+    return info

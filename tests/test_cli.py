@@ -1,0 +1,77 @@
+"""The fastsample command line: exit codes, one-line errors, round trips, lazy imports."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pyarrow.parquet as pq
+import pytest
+
+from fastsample.cli import main
+
+
+def _run(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "fastsample", *args], capture_output=True,
+                          text=True, timeout=300, env=env)
+
+
+def test_help_and_lazy_imports():
+    res = _run("--help")
+    assert res.returncode == 0
+    assert "generate" in res.stdout and "inspect" in res.stdout
+    # --help must not pay for the heavy libraries: check what importing the CLI loads.
+    code = ("import sys, fastsample.cli as c; c.build_parser(); "
+            "print(sorted(m for m in ('numpy','polars','numba','pyarrow','sklearn') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_generate_and_inspect_round_trip(tmp_path, capsys):
+    out = tmp_path / "log.parquet"
+    assert main(["generate", str(out), "--rows", "20k", "--features", "3", "--event-rate",
+                 "0.02", "--seed", "5", "--quiet"]) == 0
+    assert pq.read_metadata(out).num_rows == 20_000
+    capsys.readouterr()
+    assert main(["inspect", str(out), "--label", "y", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["rows"] == 20_000
+    assert info["positives"] + info["negatives"] == 20_000
+    assert info["imbalance_ratio"] == pytest.approx(info["negatives"] / info["positives"])
+    assert main(["inspect", str(out), "--label", "y"]) == 0
+    text = capsys.readouterr().out
+    assert "imbalance ratio" in text and "f2" in text
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["inspect", "{tmp}/missing.parquet", "--label", "y"], "missing.parquet"),
+        (["inspect", "{tmp}/*.parquet", "--label", "y"], "matches no files"),
+        (["inspect", "{tmp}/notparquet.parquet"], "notparquet.parquet"),
+        (["inspect", "{tmp}/log.parquet", "--label", "nope"], "'nope'"),
+        (["generate", "{tmp}/log.parquet", "--rows", "10"], "already exists"),
+        (["generate", "{tmp}/new.parquet", "--event-rate", "2"], "event rate 2.0"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(tmp_path, args, needle):
+    (tmp_path / "sub").mkdir()
+    log = tmp_path / "log.parquet"
+    assert main(["generate", str(log), "--rows", "100", "--features", "2", "--quiet"]) == 0
+    (tmp_path / "notparquet.parquet").write_text("hello")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    argv = [a.replace("{tmp}", str(tmp_path / "sub") if "*" in a else str(tmp_path)) for a in args]
+    res = _run(*argv)
+    assert res.returncode == 2, res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in res.stderr
+    assert needle in lines[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_bad_usage_exits_2():
+    assert _run("generate").returncode == 2
+    assert _run("nosuchcommand").returncode == 2
+    assert _run("generate", "x.parquet", "--rows", "-4").returncode == 2
