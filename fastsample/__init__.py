@@ -37,6 +37,12 @@ _LAZY: dict[str, str] = {
     "brier_score": "fastsample.evaluation",
     "calibration_curve": "fastsample.evaluation",
     "expected_calibration_error": "fastsample.evaluation",
+    "ImbalanceReport": "fastsample.report",
+    "imbalance_report": "fastsample.report",
+    "plot_imbalance": "fastsample.report",
+    "PerformanceMonitor": "fastsample.monitor",
+    "WindowRecord": "fastsample.monitor",
+    "kish_ess": "fastsample.monitor",
 }
 
 __all__ = ["__version__", *sorted(_LAZY)]

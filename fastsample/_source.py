@@ -44,15 +44,27 @@ def resolve_files(source: Any) -> list[str]:
     return files
 
 
+def _is_hive_directory(source: Any, files: list[str]) -> bool:
+    """True for a directory laid out as ``col=value/...`` (its partition columns get read)."""
+    if not isinstance(source, (str, os.PathLike)) or not os.path.isdir(source):
+        return False
+    root = os.path.abspath(os.fspath(source))
+    return any(
+        "=" in part
+        for f in files
+        for part in Path(os.path.relpath(os.path.abspath(f), root)).parts[:-1]
+    )
+
+
 def scan(
-    source: Any, columns: Sequence[str | None], *, file_column: str | None = None
+    source: Any, columns: Sequence[str | None] | None, *, file_column: str | None = None
 ) -> tuple[Any, list[str]]:
     """Lazy scan of ``source`` restricted to ``columns``, checking that each column exists.
 
     Parameters
     ----------
     source : path, glob, directory or list of them
-    columns : column names that must exist (``None`` entries are skipped)
+    columns : column names that must exist (``None`` entries are skipped); ``None`` keeps all
     file_column : str, optional
         When given, a column with each row's file path is added (per-file reports).
 
@@ -63,14 +75,17 @@ def scan(
     import polars as pl
 
     files = resolve_files(source)
+    hive = _is_hive_directory(source, files)
     try:
-        lf = pl.scan_parquet(files, include_file_paths=file_column)
+        lf = pl.scan_parquet(files, include_file_paths=file_column, hive_partitioning=hive)
         schema = lf.collect_schema()
     except InputError:
         raise
     except Exception as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"{files[0]}: cannot read as Parquet ({first})") from exc
+    if columns is None:
+        return lf, files
     wanted = [c for c in columns if c is not None]
     for col in wanted:
         if col not in schema:

@@ -1,0 +1,448 @@
+"""Imbalance report: class counts, imbalance ratio and event rates, from Parquet or memory.
+
+One Polars lazy query serves both inputs: an in-memory frame is wrapped as a ``LazyFrame`` and
+a Parquet source is scanned, then the same ``group_by`` aggregations run on the streaming
+engine, so memory does not grow with the row count (per-file and per-bin tables have one row
+per file or bin). With ``weight`` (e.g. fastsample's ``sample_weight`` column) every count is
+a weighted sum, i.e. a Horvitz–Thompson estimate of the population count the sample was drawn
+from.
+
+Definitions: ``imbalance_ratio = majority count / minority count`` (>= 1; ``inf`` when a class
+is absent — 1000 means "1 in 1001 rows is the rare class"); ``event_rate = positives / rows``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from fastsample.errors import InputError
+
+__all__ = ["ImbalanceReport", "imbalance_report", "plot_imbalance"]
+
+# Rows read to estimate quantile bin edges of a Parquet column (a deterministic, evenly spaced
+# subsample: the edges only need to be representative, the counts per bin are exact).
+_EDGE_SAMPLE_ROWS = 1_000_000
+_FILE_COLUMN = "__fastsample_file"
+
+
+@dataclass(frozen=True)
+class ImbalanceReport:
+    """Class balance of a data set.
+
+    Attributes
+    ----------
+    rows, positives, negatives : float
+        Counts (weighted sums when a weight column was given).
+    n_rows : int
+        Number of physical rows read.
+    event_rate : float
+        ``positives / rows``.
+    imbalance_ratio : float
+        ``max(positives, negatives) / min(positives, negatives)``; ``inf`` if a class is absent.
+    per_group : polars.DataFrame or None
+        One row per file or partition value: rows, positives, negatives, event_rate.
+    per_bin : polars.DataFrame or None
+        One row per bin of ``feature``: bin, lower, upper, rows, positives, event_rate
+        (bin ``null`` holds missing values; bins are ``(lower, upper]``).
+    label, weight, group, feature : str or None
+        Column names the report was built from.
+    """
+
+    rows: float
+    positives: float
+    negatives: float
+    n_rows: int
+    event_rate: float
+    imbalance_ratio: float
+    per_group: Any = None
+    per_bin: Any = None
+    label: str = "y"
+    weight: str | None = None
+    group: str | None = None
+    feature: str | None = None
+
+    @property
+    def minority_class(self) -> int:
+        """The rarer label (1 on ties)."""
+        return 1 if self.positives <= self.negatives else 0
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready summary (tables as lists of row dicts)."""
+        out: dict[str, Any] = {
+            "rows": self.rows,
+            "n_rows": self.n_rows,
+            "positives": self.positives,
+            "negatives": self.negatives,
+            "event_rate": self.event_rate,
+            "imbalance_ratio": self.imbalance_ratio,
+            "label": self.label,
+            "weight": self.weight,
+        }
+        if self.per_group is not None:
+            out["per_group"] = {"column": self.group, "rows": self.per_group.to_dicts()}
+        if self.per_bin is not None:
+            out["per_bin"] = {"feature": self.feature, "rows": self.per_bin.to_dicts()}
+        return out
+
+    def format(self) -> str:
+        """Human-readable multi-line summary."""
+        lines = [
+            f"rows             {_num(self.rows)}",
+            f"positives        {_num(self.positives)}",
+            f"negatives        {_num(self.negatives)}",
+            f"event rate       {self.event_rate:.6g}",
+            f"imbalance ratio  {self.imbalance_ratio:.6g} : 1",
+        ]
+        if self.per_group is not None:
+            lines.append(f"per {self.group}:")
+            lines.extend("  " + line for line in str(self.per_group).splitlines())
+        if self.per_bin is not None:
+            lines.append(f"per bin of {self.feature}:")
+            lines.extend("  " + line for line in str(self.per_bin).splitlines())
+        return "\n".join(lines)
+
+
+def _num(x: float) -> str:
+    return f"{int(x):,}" if float(x).is_integer() else f"{x:,.2f}"
+
+
+def _ratio(pos: float, neg: float) -> float:
+    lo, hi = min(pos, neg), max(pos, neg)
+    return hi / lo if lo > 0 else math.inf
+
+
+def _is_source(data: Any) -> bool:
+    if isinstance(data, (str, os.PathLike)):
+        return True
+    return (
+        isinstance(data, (list, tuple))
+        and len(data) > 0
+        and all(isinstance(d, (str, os.PathLike)) for d in data)
+    )
+
+
+def _lazy_frame(data: Any) -> Any:
+    """LazyFrame from polars, pandas, a dict of columns or a structured array."""
+    import polars as pl
+
+    if isinstance(data, pl.LazyFrame):
+        return data
+    if isinstance(data, pl.DataFrame):
+        return data.lazy()
+    if type(data).__module__.startswith("pandas"):
+        return pl.from_pandas(data).lazy()
+    if isinstance(data, dict):
+        return pl.DataFrame(data).lazy()
+    arr = np.asarray(data)
+    if arr.dtype.names:
+        return pl.DataFrame({n: arr[n] for n in arr.dtype.names}).lazy()
+    raise InputError(
+        "data must be a Parquet path, a polars/pandas DataFrame, a dict of columns or a "
+        f"structured array (got {type(data).__name__})"
+    )
+
+
+def _open(
+    data: Any, columns: Sequence[str | None], per_file: bool
+) -> tuple[Any, str, list[str] | None]:
+    """(lazy frame, description for messages, file list or None)."""
+    if _is_source(data):
+        from fastsample._source import scan
+
+        lf, files = scan(data, columns, file_column=_FILE_COLUMN if per_file else None)
+        where = files[0] if len(files) == 1 else f"{files[0]} (+{len(files) - 1} files)"
+        return lf, where, files
+    lf = _lazy_frame(data)
+    names = lf.collect_schema().names()
+    for col in columns:
+        if col is not None and col not in names:
+            raise InputError(f"no column {col!r} (columns: {', '.join(names)})")
+    return lf, "data", None
+
+
+def _quantile_edges(lf: Any, feature: str, bins: int, n_rows: int) -> np.ndarray:
+    import polars as pl
+
+    step = max(1, math.ceil(n_rows / _EDGE_SAMPLE_ROWS))
+    col = pl.col(feature).cast(pl.Float64)
+    values = (
+        lf.select(col.gather_every(step).alias("v"))
+        .filter(pl.col("v").is_not_null() & pl.col("v").is_not_nan())
+        .collect(engine="streaming")["v"]
+        .to_numpy()
+    )
+    if values.size == 0:
+        return np.empty(0)
+    interior = np.quantile(values, np.linspace(0.0, 1.0, bins + 1)[1:-1])
+    return np.unique(interior)
+
+
+def imbalance_report(
+    data: Any,
+    *,
+    label: str,
+    weight: str | None = None,
+    by: str | None = None,
+    per_file: bool | None = None,
+    feature: str | None = None,
+    bins: int | Sequence[float] = 10,
+) -> ImbalanceReport:
+    """Class counts, imbalance ratio and event rates of ``data``.
+
+    Parameters
+    ----------
+    data : Parquet path(s) / directory / glob, or an in-memory frame
+        Parquet is read by a streaming Polars query (bounded memory).
+    label : str
+        0/1 (or boolean) label column.
+    weight : str, optional
+        Row-weight column; counts become weighted sums (population estimates for a
+        fastsample output's ``sample_weight``).
+    by : str, optional
+        Partition column for the per-group table (e.g. a hive partition such as ``date``).
+    per_file : bool, optional
+        Per-file table for a Parquet source (default: when the source has several files and
+        ``by`` is not given).
+    feature : str, optional
+        Numeric column whose bins get their own event rate.
+    bins : int or sequence of float
+        Number of quantile bins (edges estimated from an evenly spaced subsample of at most
+        one million rows for Parquet, all rows in memory), or explicit interior edges.
+    """
+    import polars as pl
+
+    source = _is_source(data)
+    if by is not None and per_file:
+        raise InputError("choose either `by` or `per_file`, not both")
+    if per_file and not source:
+        raise InputError("per_file needs a Parquet source")
+    files_probe = None
+    if source and per_file is None and by is None:
+        from fastsample._source import resolve_files
+
+        files_probe = resolve_files(data)
+        per_file = len(files_probe) > 1
+    lf, where, _files = _open(
+        data if files_probe is None else files_probe,
+        [label, weight, by, feature],
+        bool(per_file) and source,
+    )
+    schema = lf.collect_schema()
+    if not (schema[label].is_numeric() or schema[label] == pl.Boolean):
+        raise InputError(f"{where}: label column {label!r} must be numeric or boolean")
+    if feature is not None and not schema[feature].is_numeric():
+        raise InputError(f"{where}: feature column {feature!r} must be numeric")
+    y = pl.col(label).cast(pl.Float64)
+    w = pl.col(weight).cast(pl.Float64) if weight else pl.lit(1.0, dtype=pl.Float64)
+    lf = lf.with_columns(y.alias("__y"), w.alias("__w"))
+    if weight:
+        bad = (
+            lf.filter(
+                pl.col("__w").is_null()
+                | pl.col("__w").is_nan()
+                | pl.col("__w").is_infinite()
+                | (pl.col("__w") < 0)
+            )
+            .select(weight)
+            .head(1)
+            .collect()
+        )
+        if bad.height:
+            raise InputError(
+                f"{where}: weight column {weight!r} must be finite and >= 0 (found {bad.item()!r})"
+            )
+    totals = (
+        lf.group_by("__y")
+        .agg(pl.len().alias("n"), pl.col("__w").sum().alias("w"))
+        .collect(engine="streaming")
+    )
+    for v in totals["__y"].to_list():
+        if v is None or v not in (0.0, 1.0):
+            shown = "null" if v is None else repr(v)
+            raise InputError(f"{where}: label column {label!r} must be 0 or 1 (found {shown})")
+    n_rows = int(totals["n"].sum())
+    if n_rows == 0:
+        raise InputError(f"{where}: no rows")
+    pos = float(totals.filter(pl.col("__y") == 1.0)["w"].sum())
+    neg = float(totals.filter(pl.col("__y") == 0.0)["w"].sum())
+    rows = pos + neg
+
+    def class_table(keys: list[Any]) -> Any:
+        return (
+            lf.group_by(keys)
+            .agg(
+                pl.len().alias("n_rows"),
+                pl.col("__w").sum().alias("rows"),
+                (pl.col("__w") * pl.col("__y")).sum().alias("positives"),
+            )
+            .with_columns((pl.col("rows") - pl.col("positives")).alias("negatives"))
+            .with_columns(
+                pl.when(pl.col("rows") > 0)
+                .then(pl.col("positives") / pl.col("rows"))
+                .otherwise(None)
+                .alias("event_rate")
+            )
+        )
+
+    per_group = None
+    group_name = None
+    if by is not None or per_file:
+        group_name = by if by is not None else "file"
+        key = by if by is not None else _FILE_COLUMN
+        per_group = (
+            class_table([key])
+            .sort(key, nulls_last=True)
+            .collect(engine="streaming")
+            .rename({key: group_name})
+        )
+
+    per_bin = None
+    if feature is not None:
+        if isinstance(bins, (int, np.integer)):
+            if int(bins) < 1:
+                raise InputError(f"bins: must be >= 1 (got {bins})")
+            edges = _quantile_edges(lf, feature, int(bins), n_rows)
+        else:
+            edges = np.asarray(list(bins), dtype=np.float64)
+            if edges.ndim != 1 or not np.all(np.isfinite(edges)) or np.any(np.diff(edges) <= 0):
+                raise InputError("bins: explicit edges must be finite and strictly increasing")
+        x = pl.col(feature).cast(pl.Float64)
+        # bin k holds (edge_{k-1}, edge_k]: the count of interior edges strictly below x
+        idx: Any = (
+            pl.sum_horizontal([(x > float(e)).cast(pl.Int32) for e in edges])
+            if edges.size
+            else pl.lit(0, dtype=pl.Int32)
+        )
+        idx = pl.when(x.is_null() | x.is_nan()).then(None).otherwise(idx)
+        table = (
+            class_table([idx.alias("bin")]).sort("bin", nulls_last=True).collect(engine="streaming")
+        )
+        lower = np.concatenate([[-np.inf], edges])
+        upper = np.concatenate([edges, [np.inf]])
+        ids = table["bin"].to_list()
+        per_bin = table.with_columns(
+            pl.Series("lower", [None if i is None else float(lower[i]) for i in ids], pl.Float64),
+            pl.Series("upper", [None if i is None else float(upper[i]) for i in ids], pl.Float64),
+        ).select("bin", "lower", "upper", "n_rows", "rows", "positives", "negatives", "event_rate")
+
+    return ImbalanceReport(
+        rows=rows,
+        positives=pos,
+        negatives=neg,
+        n_rows=n_rows,
+        event_rate=pos / rows if rows > 0 else math.nan,
+        imbalance_ratio=_ratio(pos, neg),
+        per_group=per_group,
+        per_bin=per_bin,
+        label=label,
+        weight=weight,
+        group=group_name,
+        feature=feature,
+    )
+
+
+def _scatter_sample(
+    data: Any, label: str, features: Sequence[str], max_points: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Up to ``max_points`` rows of each class (evenly spaced, deterministic), as (X, y)."""
+    import polars as pl
+
+    lf, where, _ = _open(data, [label, *features], False)
+    for f in features:
+        if not lf.collect_schema()[f].is_numeric():
+            raise InputError(f"{where}: feature column {f!r} must be numeric")
+    y = pl.col(label).cast(pl.Float64)
+    counts = lf.group_by(y.alias("__y")).agg(pl.len().alias("n")).collect(engine="streaming")
+    parts = []
+    for cls in (0.0, 1.0):
+        n = int(counts.filter(pl.col("__y") == cls)["n"].sum())
+        if n == 0:
+            continue
+        step = max(1, math.ceil(n / max_points))
+        part = (
+            lf.filter(y == cls)
+            .select([pl.col(f).cast(pl.Float64) for f in features])
+            .gather_every(step)
+            .with_columns(pl.lit(int(cls), dtype=pl.Int8).alias("__y"))
+        )
+        parts.append(part)
+    if not parts:
+        raise InputError(f"{where}: no rows")
+    df = pl.concat(parts).drop_nulls().drop_nans().collect(engine="streaming")
+    return df.select(list(features)).to_numpy(), df["__y"].to_numpy()
+
+
+def _default_features(data: Any, exclude: Sequence[str | None]) -> list[str]:
+
+    if _is_source(data):
+        from fastsample._source import scan
+
+        schema = scan(data, None)[0].collect_schema()
+    else:
+        schema = _lazy_frame(data).collect_schema()
+    skip = {c for c in exclude if c} | {"sampling_prob", "sample_weight", "log_odds_offset"}
+    return [n for n, t in schema.items() if t.is_numeric() and n not in skip][:2]
+
+
+def plot_imbalance(
+    data: Any,
+    path: str | os.PathLike[str],
+    *,
+    label: str,
+    features: Sequence[str] | None = None,
+    weight: str | None = None,
+    report: ImbalanceReport | None = None,
+    max_points: int = 50_000,
+) -> str:
+    """PNG of the class distribution and a 2-D hexbin of two features by class.
+
+    The left panel shows the class counts (log scale when the classes differ by more than
+    20x). The right panel draws the negatives as a log-density hexbin and the positives as
+    points on top; each class is thinned to at most ``max_points`` evenly spaced rows.
+
+    Parameters
+    ----------
+    data : Parquet source or in-memory frame
+    path : output PNG path (written atomically)
+    label : label column
+    features : two feature columns (default: the first two numeric non-label columns)
+    weight : weight column for the counts (optional)
+    report : a precomputed :func:`imbalance_report` to reuse
+    max_points : per-class cap on plotted points
+    """
+    from fastsample.evaluation import new_figure, save_figure
+
+    rep = report or imbalance_report(data, label=label, weight=weight)
+    feats = list(features) if features is not None else _default_features(data, [label, weight])
+    if len(feats) not in (0, 2):
+        raise InputError(f"features: give exactly two columns (got {feats})")
+    fig, axes = new_figure(2 if len(feats) == 2 else 1)
+    ax = axes[0]
+    counts = [rep.negatives, rep.positives]
+    bars = ax.bar(["0 (negative)", "1 (positive)"], counts, color=["#8a8a8a", "#d62728"])
+    ax.bar_label(bars, labels=[_num(c) for c in counts])
+    if rep.imbalance_ratio > 20 and min(counts) > 0:
+        ax.set_yscale("log")
+        ax.set_ylim(min(counts) / 5, max(counts) * 3)
+    ax.set(
+        ylabel="weighted rows" if rep.weight else "rows",
+        title=f"{label}: event rate {rep.event_rate:.3g}, ratio {rep.imbalance_ratio:.3g}:1",
+    )
+    if len(feats) == 2:
+        X, y = _scatter_sample(data, label, feats, max_points)
+        ax2 = axes[1]
+        neg, pos = X[y == 0], X[y == 1]
+        if len(neg):
+            hb = ax2.hexbin(neg[:, 0], neg[:, 1], gridsize=50, bins="log", cmap="Greys", mincnt=1)
+            fig.colorbar(hb, ax=ax2, label="negatives per cell")
+        if len(pos):
+            ax2.scatter(pos[:, 0], pos[:, 1], s=4, c="#d62728", alpha=0.6, label="positives")
+            ax2.legend(loc="upper right")
+        ax2.set(xlabel=feats[0], ylabel=feats[1], title="features by class")
+    return save_figure(fig, path)
