@@ -1,72 +1,38 @@
-"""Resolve a Parquet source (file, directory, glob or list) into a Polars lazy scan.
+"""A Parquet source as one Polars lazy frame, for the toolkit's streaming aggregations.
 
-Shared by the toolkit modules (evaluation, report, monitor) so that every one of them names the
-same file and column in its error messages.
+File resolution, schema checks and hive partitions come from :mod:`fastsample.io` (the one
+home for sources); this module only turns the resolved files into a ``LazyFrame`` that Polars'
+streaming engine can aggregate in bounded memory.
 """
 
 from __future__ import annotations
 
-import glob as _glob
-import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from fastsample.errors import InputError
 
 
-def resolve_files(source: Any) -> list[str]:
-    """Expand ``source`` into a sorted list of existing Parquet files.
-
-    A directory means every ``*.parquet`` file below it; a string with ``*``/``?`` is a glob.
-    Raises :class:`InputError` naming the path when nothing matches.
-    """
-    items = [source] if isinstance(source, (str, os.PathLike)) else list(source)
-    if not items:
-        raise InputError("no Parquet source given")
-    files: list[str] = []
-    for item in items:
-        path = os.fspath(item)
-        if any(ch in path for ch in "*?["):
-            matched = sorted(_glob.glob(path, recursive=True))
-            if not matched:
-                raise InputError(f"{path}: no file matches this pattern")
-            files.extend(matched)
-        elif os.path.isdir(path):
-            matched = sorted(str(p) for p in Path(path).rglob("*.parquet"))
-            if not matched:
-                raise InputError(f"{path}: directory holds no .parquet file")
-            files.extend(matched)
-        elif os.path.isfile(path):
-            files.append(path)
-        else:
-            raise InputError(f"{path}: no such file or directory")
-    return files
-
-
-def _is_hive_directory(source: Any, files: list[str]) -> bool:
-    """True for a directory laid out as ``col=value/...`` (its partition columns get read)."""
-    if not isinstance(source, (str, os.PathLike)) or not os.path.isdir(source):
-        return False
-    root = os.path.abspath(os.fspath(source))
-    return any(
-        "=" in part
-        for f in files
-        for part in Path(os.path.relpath(os.path.abspath(f), root)).parts[:-1]
-    )
+def describe_files(files: Sequence[str]) -> str:
+    """``first-file`` or ``first-file (+k files)`` for error messages."""
+    return files[0] if len(files) == 1 else f"{files[0]} (+{len(files) - 1} files)"
 
 
 def scan(
-    source: Any, columns: Sequence[str | None] | None, *, file_column: str | None = None
+    source: Any,
+    columns: Sequence[tuple[str, str | None]] | None,
+    *,
+    file_column: str | None = None,
 ) -> tuple[Any, list[str]]:
     """Lazy scan of ``source`` restricted to ``columns``, checking that each column exists.
 
     Parameters
     ----------
-    source : path, glob, directory or list of them
-    columns : column names that must exist (``None`` entries are skipped); ``None`` keeps all
+    source : path, glob, directory, list of them, or a resolved :class:`fastsample.io.Source`
+    columns : ``(role, name)`` pairs; a ``None`` name is skipped; ``columns=None`` keeps all
+        columns. A missing column raises ``InputError`` naming the role, column and file.
     file_column : str, optional
-        When given, a column with each row's file path is added (per-file reports).
+        When given, a column holding each row's file path is added (per-file reports).
 
     Returns
     -------
@@ -74,22 +40,31 @@ def scan(
     """
     import polars as pl
 
-    files = resolve_files(source)
-    hive = _is_hive_directory(source, files)
-    try:
-        lf = pl.scan_parquet(files, include_file_paths=file_column, hive_partitioning=hive)
-        schema = lf.collect_schema()
-    except InputError:
-        raise
-    except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"{files[0]}: cannot read as Parquet ({first})") from exc
-    if columns is None:
-        return lf, files
-    wanted = [c for c in columns if c is not None]
-    for col in wanted:
-        if col not in schema:
-            where = files[0] if len(files) == 1 else f"{files[0]} (+{len(files) - 1} files)"
-            raise InputError(f"{where}: no column {col!r} (columns: {', '.join(schema.names())})")
-    keep = list(dict.fromkeys([*wanted, *([file_column] if file_column else [])]))
-    return lf.select(keep), files
+    from fastsample.io import Source, _polars_type, require_columns, resolve_source
+
+    src = source if isinstance(source, Source) else resolve_source(source)
+    if columns is not None:
+        for role, name in columns:
+            if name is not None:
+                require_columns(src, [name], role)
+        wanted = list(dict.fromkeys(name for _, name in columns if name is not None))
+    else:
+        wanted = list(src.schema.names)
+    own = set(src.file_schema.names if src.file_schema is not None else src.schema.names)
+    parts = src.partitions or [{} for _ in src.files]
+    frames = []
+    for path, part in zip(src.files, parts, strict=True):
+        lf = pl.scan_parquet(path, hive_partitioning=False).select([c for c in wanted if c in own])
+        extra = [
+            pl.lit(part.get(c), dtype=_polars_type(src.schema.field(c).type)).alias(c)
+            for c in wanted
+            if c not in own
+        ]
+        if file_column is not None:
+            extra.append(pl.lit(path, dtype=pl.String).alias(file_column))
+        if extra:
+            lf = lf.with_columns(extra)
+        frames.append(lf.select([*wanted, *([file_column] if file_column else [])]))
+    if not frames:
+        raise InputError("no Parquet files to read")
+    return pl.concat(frames, how="vertical"), list(src.files)

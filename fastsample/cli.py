@@ -99,9 +99,19 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
-    from fastsample.io import describe, resolve_source
+    from fastsample.io import check_output, describe, resolve_source
 
-    info = describe(resolve_source(args.source), label=args.label)
+    if args.plot is not None:
+        if args.label is None:
+            raise _Usage("--plot needs --label")
+        check_output(args.plot, overwrite=args.overwrite)
+    source = resolve_source(args.source)
+    info = describe(source, label=args.label)
+    if args.plot is not None:
+        from fastsample.report import plot_imbalance
+
+        plot_imbalance(source, args.plot, label=args.label, features=args.plot_features,
+                       overwrite=args.overwrite)  # fmt: skip
     if args.json:
         _print_json(info)
         return 0
@@ -123,12 +133,37 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
                   if ratio is not None else "imbalance ratio: n/a (no positives)")
         else:
             print("label is not binary 0/1")
+    if args.plot is not None:
+        print(f"plot: {args.plot}")
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from fastsample.evaluation import evaluate_parquet, plot_evaluation
+    from fastsample.io import check_output
+
+    if args.plot is not None:
+        check_output(args.plot, overwrite=args.overwrite)
+    result = evaluate_parquet(args.source, label=args.label, score=args.score, weight=args.weight,
+                              n_bins=args.bins, strategy=args.strategy, method=args.method)  # fmt: skip
+    metrics = result.as_dict()
+    if args.plot is not None:
+        plot_evaluation(result, args.plot, overwrite=args.overwrite)
+        metrics["plot"] = args.plot
+    if args.json:
+        _print_json(metrics)
+        return 0
+    width = max(len(k) for k in metrics)
+    for name, value in metrics.items():
+        shown = f"{value:.6g}" if isinstance(value, float) else str(value)
+        print(f"{name:<{width}}  {shown}")
     return 0
 
 
 _HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "generate": _cmd_generate,
     "inspect": _cmd_inspect,
+    "evaluate": _cmd_evaluate,
 }
 
 
@@ -162,6 +197,27 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Parquet file(s), a glob or a directory (hive partitions ok)")
     p.add_argument("--label", "-l", help="label column to count")
     p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--plot", metavar="PNG", help="draw class counts and a 2-D hexbin by class")
+    p.add_argument("--plot-features", type=_names, metavar="A,B",
+                   help="the two features of the hexbin (default: first two numeric columns)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing PNG")
+
+    p = sub.add_parser("evaluate", help="weighted metrics and plots of scores in Parquet",
+                       description="ROC-AUC, average precision, log loss, normalized entropy, "
+                       "Brier score and calibration (ECE) of a score column, streaming.")
+    p.add_argument("source", metavar="SCORES", nargs="+",
+                   help="Parquet file(s), a glob or a directory with label and score columns")
+    p.add_argument("--label", "-l", required=True, help="0/1 label column")
+    p.add_argument("--score", "-s", required=True, help="predicted probability column")
+    p.add_argument("--weight", "-w", help="row weight column (e.g. sample_weight)")
+    p.add_argument("--plot", metavar="PNG", help="draw ROC, precision-recall and calibration")
+    p.add_argument("--bins", type=_positive_int, default=10, help="calibration bins (10)")
+    p.add_argument("--strategy", choices=["uniform", "quantile"], default="uniform",
+                   help="calibration binning (uniform)")
+    p.add_argument("--method", choices=["auto", "exact", "histogram"], default="auto",
+                   help="exact (columns in memory) or histogram (bounded memory) (auto)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing PNG")
 
     return parser
 

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -436,20 +435,20 @@ def evaluate_parquet(
     exact_max_rows : row count up to which ``"auto"`` reads the columns into memory
     hist_bins : number of log-odds bins of the streaming histogram
     """
-    import polars as pl
 
-    from fastsample._source import scan
+    from fastsample._source import describe_files, scan
+    from fastsample.io import resolve_source
 
     _check_strategy(strategy, n_bins)
     if method not in ("auto", "exact", "histogram"):
         raise InputError(f"method: {method!r} is not one of auto, exact, histogram")
     if int(hist_bins) < 2:
         raise InputError(f"hist_bins: must be >= 2 (got {hist_bins})")
-    lf, files = scan(source, [label, score, weight])
-    where = files[0] if len(files) == 1 else f"{files[0]} (+{len(files) - 1} files)"
+    src = resolve_source(source)
+    lf, files = scan(src, [("label", label), ("score", score), ("weight", weight)])
+    where = describe_files(files)
     if method == "auto":
-        n_rows = int(pl.scan_parquet(files).select(pl.len()).collect().item())
-        method = "exact" if n_rows <= exact_max_rows else "histogram"
+        method = "exact" if src.num_rows <= exact_max_rows else "histogram"
     if method == "exact":
         cols = [label, score, *([weight] if weight else [])]
         df = lf.select(cols).collect(engine="streaming")
@@ -603,21 +602,16 @@ def _evaluate_histogram(
 # ----------------------------------------------------------------------------- plots
 
 
-def save_figure(fig: Any, path: str | os.PathLike[str]) -> str:
-    """Save a matplotlib figure as PNG atomically (temporary file beside the target, then rename)."""
-    target = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(target))
-    if not os.path.isdir(directory):
-        raise InputError(f"{target}: directory {directory} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=".fastsample-", suffix=".png", dir=directory)
-    os.close(fd)
-    try:
+def save_figure(fig: Any, path: str | os.PathLike[str], *, overwrite: bool = True) -> str:
+    """Save a matplotlib figure as PNG atomically (nothing appears at ``path`` on failure).
+
+    ``overwrite=False`` refuses an existing ``path`` (the CLI's rule without ``--overwrite``).
+    """
+    from fastsample.io import atomic_path, check_output
+
+    target = check_output(path, overwrite=overwrite)
+    with atomic_path(target, overwrite=overwrite) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return target
 
 
@@ -635,9 +629,16 @@ def new_figure(ncols: int, *, width: float = 5.0, height: float = 4.5) -> tuple[
 
 
 def plot_evaluation(
-    result: EvaluationResult, path: str | os.PathLike[str], *, title: str | None = None
+    result: EvaluationResult,
+    path: str | os.PathLike[str],
+    *,
+    title: str | None = None,
+    overwrite: bool = True,
 ) -> str:
-    """Draw ROC, precision-recall and calibration curves of ``result`` into a PNG at ``path``."""
+    """Draw ROC, precision-recall and calibration curves of ``result`` into a PNG at ``path``.
+
+    The file is written atomically; ``overwrite=False`` refuses an existing file.
+    """
     fig, (ax_roc, ax_pr, ax_cal) = new_figure(3)
     if result.fpr.size:
         ax_roc.plot(result.fpr, result.tpr, lw=1.5, label=f"ROC-AUC = {result.roc_auc:.4f}")
@@ -676,4 +677,4 @@ def plot_evaluation(
     ax_cal.legend(loc="upper left")
     if title:
         fig.suptitle(title)
-    return save_figure(fig, path)
+    return save_figure(fig, path, overwrite=overwrite)

@@ -332,7 +332,7 @@ class PerformanceMonitor:
             return pl.DataFrame(schema=dict.fromkeys(cols, pl.Float64))
         return pl.DataFrame([r.as_dict() for r in self.records])
 
-    def plot(self, path: str | os.PathLike[str]) -> str:
+    def plot(self, path: str | os.PathLike[str], *, overwrite: bool = True) -> str:
         """PNG with AUC, calibration, event rate and sampling efficiency per window.
 
         Flagged windows are marked in red; the AUC panel shows the baseline and its
@@ -376,7 +376,7 @@ class PerformanceMonitor:
         ax_ess.plot(idx, [r.ess / r.rows for r in self.records], "s--", ms=3, lw=0.8,
                     color="#2ca02c")  # fmt: skip
         ax_ess.set_ylabel("Kish ESS / rows", color="#2ca02c")
-        return save_figure(fig, path)
+        return save_figure(fig, path, overwrite=overwrite)
 
 
 def _with(rec: WindowRecord, **changes: Any) -> WindowRecord:

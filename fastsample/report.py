@@ -118,7 +118,9 @@ def _ratio(pos: float, neg: float) -> float:
 
 
 def _is_source(data: Any) -> bool:
-    if isinstance(data, (str, os.PathLike)):
+    from fastsample.io import Source
+
+    if isinstance(data, (str, os.PathLike, Source)):
         return True
     return (
         isinstance(data, (list, tuple))
@@ -149,20 +151,19 @@ def _lazy_frame(data: Any) -> Any:
 
 
 def _open(
-    data: Any, columns: Sequence[str | None], per_file: bool
+    data: Any, columns: Sequence[tuple[str, str | None]], per_file: bool
 ) -> tuple[Any, str, list[str] | None]:
-    """(lazy frame, description for messages, file list or None)."""
+    """(lazy frame, description for messages, file list or None); columns are (role, name)."""
     if _is_source(data):
-        from fastsample._source import scan
+        from fastsample._source import describe_files, scan
 
         lf, files = scan(data, columns, file_column=_FILE_COLUMN if per_file else None)
-        where = files[0] if len(files) == 1 else f"{files[0]} (+{len(files) - 1} files)"
-        return lf, where, files
+        return lf, describe_files(files), files
     lf = _lazy_frame(data)
     names = lf.collect_schema().names()
-    for col in columns:
+    for role, col in columns:
         if col is not None and col not in names:
-            raise InputError(f"no column {col!r} (columns: {', '.join(names)})")
+            raise InputError(f"{role} column {col!r} not found (columns: {', '.join(names)})")
     return lf, "data", None
 
 
@@ -222,15 +223,16 @@ def imbalance_report(
         raise InputError("choose either `by` or `per_file`, not both")
     if per_file and not source:
         raise InputError("per_file needs a Parquet source")
-    files_probe = None
-    if source and per_file is None and by is None:
-        from fastsample._source import resolve_files
+    if source:
+        from fastsample.io import Source, resolve_source
 
-        files_probe = resolve_files(data)
-        per_file = len(files_probe) > 1
+        if not isinstance(data, Source):
+            data = resolve_source(data)
+        if per_file is None and by is None:
+            per_file = len(data.files) > 1
     lf, where, _files = _open(
-        data if files_probe is None else files_probe,
-        [label, weight, by, feature],
+        data,
+        [("label", label), ("weight", weight), ("partition", by), ("feature", feature)],
         bool(per_file) and source,
     )
     schema = lf.collect_schema()
@@ -353,7 +355,7 @@ def _scatter_sample(
     """Up to ``max_points`` rows of each class (evenly spaced, deterministic), as (X, y)."""
     import polars as pl
 
-    lf, where, _ = _open(data, [label, *features], False)
+    lf, where, _ = _open(data, [("label", label), *(("feature", f) for f in features)], False)
     for f in features:
         if not lf.collect_schema()[f].is_numeric():
             raise InputError(f"{where}: feature column {f!r} must be numeric")
@@ -387,7 +389,10 @@ def _default_features(data: Any, exclude: Sequence[str | None]) -> list[str]:
     else:
         schema = _lazy_frame(data).collect_schema()
     skip = {c for c in exclude if c} | {"sampling_prob", "sample_weight", "log_odds_offset"}
-    return [n for n, t in schema.items() if t.is_numeric() and n not in skip][:2]
+    # Floats first: integer columns are often ids, positions or codes that make poor axes.
+    floats = [n for n, t in schema.items() if t.is_float() and n not in skip]
+    others = [n for n, t in schema.items() if t.is_numeric() and not t.is_float() and n not in skip]
+    return [*floats, *others][:2]
 
 
 def plot_imbalance(
@@ -399,6 +404,7 @@ def plot_imbalance(
     weight: str | None = None,
     report: ImbalanceReport | None = None,
     max_points: int = 50_000,
+    overwrite: bool = True,
 ) -> str:
     """PNG of the class distribution and a 2-D hexbin of two features by class.
 
@@ -411,12 +417,22 @@ def plot_imbalance(
     data : Parquet source or in-memory frame
     path : output PNG path (written atomically)
     label : label column
-    features : two feature columns (default: the first two numeric non-label columns)
+    features : two feature columns (default: the first two float columns, then other numeric)
     weight : weight column for the counts (optional)
     report : a precomputed :func:`imbalance_report` to reuse
     max_points : per-class cap on plotted points
+    overwrite : bool
+        ``False`` refuses an existing ``path`` (checked before any work).
     """
     from fastsample.evaluation import new_figure, save_figure
+    from fastsample.io import check_output
+
+    check_output(path, overwrite=overwrite)
+    if _is_source(data):
+        from fastsample.io import Source, resolve_source
+
+        if not isinstance(data, Source):
+            data = resolve_source(data)
 
     rep = report or imbalance_report(data, label=label, weight=weight)
     feats = list(features) if features is not None else _default_features(data, [label, weight])
@@ -445,4 +461,4 @@ def plot_imbalance(
             ax2.scatter(pos[:, 0], pos[:, 1], s=4, c="#d62728", alpha=0.6, label="positives")
             ax2.legend(loc="upper right")
         ax2.set(xlabel=feats[0], ylabel=feats[1], title="features by class")
-    return save_figure(fig, path)
+    return save_figure(fig, path, overwrite=overwrite)

@@ -264,9 +264,9 @@ def test_streaming_errors_name_file_and_column(tmp_path, method):
     pl.DataFrame({"y": [0, 1, 2], "p": [0.1, 0.5, 0.2]}).write_parquet(path)
     with pytest.raises(InputError, match=r"bad\.parquet.*'y'|bad\.parquet.*label"):
         evaluate_parquet(path, label="y", score="p", method=method)
-    with pytest.raises(InputError, match=r"bad\.parquet: no column 'score'"):
+    with pytest.raises(InputError, match=r"score column 'score' not found in .*bad\.parquet"):
         evaluate_parquet(path, label="y", score="score", method=method)
-    with pytest.raises(InputError, match=r"missing\.parquet: no such file"):
+    with pytest.raises(InputError, match=r"missing\.parquet.*does not exist"):
         evaluate_parquet(tmp_path / "missing.parquet", label="y", score="p", method=method)
     pl.DataFrame({"y": [0, 1], "p": [0.1, 1.5]}).write_parquet(path)
     with pytest.raises(InputError, match=r"1\.5"):
@@ -295,3 +295,14 @@ def test_plot_without_matplotlib_gives_install_hint(monkeypatch, tmp_path):
     with pytest.raises(ImportError, match=r"fastsample\[plot\]"):
         plot_evaluation(res, tmp_path / "x.png")
     assert not (tmp_path / "x.png").exists()
+
+
+def test_plot_refuses_existing_file_without_overwrite(tmp_path):
+    y, p, w = _data(300)
+    out = tmp_path / "keep.png"
+    out.write_bytes(b"precious")
+    with pytest.raises(InputError, match="already exists"):
+        plot_evaluation(evaluate(y, p, w), out, overwrite=False)
+    assert out.read_bytes() == b"precious"
+    plot_evaluation(evaluate(y, p, w), out)  # the Python default replaces it
+    assert out.read_bytes()[:4] == b"\x89PNG"
