@@ -43,6 +43,7 @@ _LAZY: dict[str, str] = {
     "PerformanceMonitor": "fastsample.monitor",
     "WindowRecord": "fastsample.monitor",
     "kish_ess": "fastsample.monitor",
+    "OffsetLogisticRegression": "fastsample.estimators",
 }
 
 __all__ = ["__version__", *sorted(_LAZY)]
