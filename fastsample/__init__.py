@@ -44,6 +44,13 @@ _LAZY: dict[str, str] = {
     "WindowRecord": "fastsample.monitor",
     "kish_ess": "fastsample.monitor",
     "OffsetLogisticRegression": "fastsample.estimators",
+    "balanced_class_weights": "fastsample.reweight",
+    "add_class_weight_column": "fastsample.reweight",
+    "class_weight_offset": "fastsample.reweight",
+    "correct_class_weighted_proba": "fastsample.reweight",
+    "reweight_parquet": "fastsample.reweight",
+    "undersample": "fastsample.reweight",
+    "undersample_parquet": "fastsample.reweight",
 }
 
 __all__ = ["__version__", *sorted(_LAZY)]
