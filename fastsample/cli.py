@@ -160,10 +160,47 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_pilot(args: argparse.Namespace) -> int:
+    from fastsample.io import check_output, resolve_source
+    from fastsample.pipeline import train_pilot
+
+    src = resolve_source(args.source)
+    out = check_output(args.output, overwrite=args.overwrite, source=src)
+    pilot = train_pilot(src, label=args.label, features=args.features, model=args.model,
+                        rows=args.rows, seed=args.seed, key=args.key,
+                        progress=not args.quiet)  # fmt: skip
+    pilot.save(out)
+    if not args.quiet:
+        meta = pilot.meta
+        print(
+            f"wrote {args.output}: {args.model} pilot on {meta.get('sample_rows', 0):,} sampled "
+            f"rows ({pilot.n_positive:,} positives, {pilot.n_negative:,} negatives in the "
+            f"source), {len(pilot.features)} features, fingerprint {pilot.fingerprint}"
+        )
+    return 0
+
+
+def _cmd_sample(args: argparse.Namespace) -> int:
+    from fastsample.pipeline import sample_parquet
+
+    report = sample_parquet(
+        args.source, args.output, label=args.label, features=args.features, pilot=args.pilot,
+        strategy=args.strategy, rate=args.rate, seed=args.seed, key=args.key, floor=args.floor,
+        exact=args.exact, chunk_rows=args.chunk_rows, overwrite=args.overwrite,
+        progress=not args.quiet, report=args.report, pilot_rows=args.pilot_rows,
+        pilot_model=args.model,
+    )  # fmt: skip
+    if not args.quiet:
+        print(f"wrote {args.output}: {report}")
+    return 0
+
+
 _HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "generate": _cmd_generate,
     "inspect": _cmd_inspect,
     "evaluate": _cmd_evaluate,
+    "pilot": _cmd_pilot,
+    "sample": _cmd_sample,
 }
 
 
@@ -218,6 +255,50 @@ def build_parser() -> argparse.ArgumentParser:
                    help="exact (columns in memory) or histogram (bounded memory) (auto)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--overwrite", action="store_true", help="replace an existing PNG")
+
+    p = sub.add_parser("pilot", help="train a pilot model on a case-control sample",
+                       description="Train a pilot on a keyed case-control sample of SOURCE "
+                       "(about one negative per positive) and save it with joblib.")
+    p.add_argument("source", metavar="SOURCE", nargs="+", help="Parquet file(s), glob or directory")
+    p.add_argument("-o", "--output", required=True, metavar="PILOT", help="pilot file to write")
+    p.add_argument("--label", "-l", required=True, help="0/1 label column")
+    p.add_argument("--features", "-f", required=True, type=_names,
+                   help="comma-separated feature columns; shell patterns ok (f*)")
+    p.add_argument("--model", default="logistic", choices=["logistic", "sgd", "hgb"],
+                   help="pilot model (logistic)")
+    p.add_argument("--rows", type=_count, default=None, help="cap on the sample (1M)")
+    p.add_argument("--seed", type=_seed, default=0, help="seed (the pilot derives its own stream)")
+    p.add_argument("--key", type=_names, default=None, help="key column(s); default row index")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing PILOT")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary")
+
+    from_strategies = ["proportional", "uniform", "opt-l", "opt-a", "lcc"]
+    p = sub.add_parser("sample", help="sample a Parquet source (the main job)",
+                       description="Keep every positive and a pilot-chosen fraction of the "
+                       "negatives; write them with sampling_prob, sample_weight and "
+                       "log_odds_offset.")
+    p.add_argument("source", metavar="SOURCE", nargs="+", help="Parquet file(s), glob or directory")
+    p.add_argument("-o", "--output", required=True, metavar="OUT", help="output Parquet file")
+    p.add_argument("--label", "-l", required=True, help="0/1 label column")
+    p.add_argument("--key", type=_names, default=None,
+                   help="key column(s); default the global row index (not layout-invariant)")
+    p.add_argument("--pilot", metavar="PILOT", help="pilot file from `fastsample pilot`")
+    p.add_argument("--features", "-f", type=_names, default=None,
+                   help="feature columns (train a pilot when --pilot is not given)")
+    p.add_argument("--model", default="logistic", choices=["logistic", "sgd", "hgb"],
+                   help="model of a pilot trained on the fly (logistic)")
+    p.add_argument("--pilot-rows", type=_count, default=None, help="cap on that pilot's sample")
+    p.add_argument("--strategy", default="proportional", choices=from_strategies,
+                   help="inclusion-probability strategy (proportional)")
+    p.add_argument("--rate", type=_float, default=0.1, help="expected fraction of negatives kept")
+    p.add_argument("--floor", type=_float, default=None, help="lower bound on probabilities")
+    p.add_argument("--seed", type=_seed, default=0, help="sampling seed (0)")
+    p.add_argument("--exact", action="store_true",
+                   help="solve kappa over all rows (extra pass) instead of from the pilot sample")
+    p.add_argument("--chunk-rows", type=_positive_int, default=None, help="rows per batch")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
+    p.add_argument("--report", metavar="PATH", help="write a JSON report there")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary")
 
     return parser
 

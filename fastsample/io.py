@@ -169,7 +169,7 @@ def _describe_difference(a: pa.Schema, b: pa.Schema) -> str:
     return "the schemas differ"
 
 
-def resolve_source(source: PathLike | Sequence[PathLike]) -> Source:
+def resolve_source(source: PathLike | Sequence[PathLike] | Source) -> Source:
     """Resolve ``source`` into files with one common schema.
 
     Parameters
@@ -186,6 +186,8 @@ def resolve_source(source: PathLike | Sequence[PathLike]) -> Source:
         Nothing matches, a file is not readable Parquet, or the files' schemas differ.
     """
     items: list[PathLike]
+    if isinstance(source, Source):
+        return source
     if isinstance(source, (str, os.PathLike)):
         items = [source]
     else:
@@ -415,32 +417,62 @@ class ParquetSink:
     """Incremental Parquet writer with row-group buffering and end-of-run key-value metadata.
 
     Batches are cast to ``schema`` (so the input columns keep their exact types) and buffered
-    until ``row_group_rows`` rows, keeping memory bounded whatever the input batch size.
+    until ``row_group_rows`` rows, keeping memory bounded whatever the input batch size. With
+    ``threaded=True`` encoding and compression run on a background thread (pyarrow releases
+    the GIL), overlapping with the caller's next batch; at most two row groups wait in the
+    queue, so memory stays bounded.
     """
 
     def __init__(self, path: str, schema: pa.Schema, *, row_group_rows: int = 262_144,
-                 compression: str = "zstd") -> None:
+                 compression: str = "zstd", threaded: bool = False) -> None:
         self.schema = schema
         self.row_group_rows = row_group_rows
         self._writer = pq.ParquetWriter(path, schema, compression=compression)
         self._pending: list[pa.RecordBatch] = []
         self._pending_rows = 0
         self.rows_written = 0
+        self._queue: Any = None
+        self._thread: Any = None
+        self._error: BaseException | None = None
+        if threaded:
+            import queue
+            import threading
+
+            self._queue = queue.Queue(maxsize=2)
+            self._thread = threading.Thread(target=self._drain, name="fastsample-writer",
+                                            daemon=True)
+            self._thread.start()
+
+    def _drain(self) -> None:
+        while True:
+            table = self._queue.get()
+            if table is None:
+                return
+            if self._error is not None:
+                continue
+            try:
+                self._write_table(table)
+            except BaseException as exc:  # re-raised in the caller's thread
+                self._error = exc
+
+    def _write_table(self, table: pa.Table) -> None:
+        self._writer.write_table(table, row_group_size=max(self.row_group_rows, table.num_rows))
+        self.rows_written += table.num_rows
+
+    def _check(self) -> None:
+        if self._error is not None:
+            raise self._error
 
     def write(self, data: pa.Table | pa.RecordBatch) -> None:
         """Append rows (a table or record batch with the sink's column names)."""
+        self._check()
         if data.num_rows == 0:
             return
-        if isinstance(data, pa.Table):
-            data = data.cast(self.schema) if not data.schema.equals(self.schema) else data
-            batches = data.to_batches()
-        else:
-            if not data.schema.equals(self.schema):
-                data = pa.Table.from_batches([data]).cast(self.schema).combine_chunks()
-                batches = data.to_batches()
-            else:
-                batches = [data]
-        for b in batches:
+        if isinstance(data, pa.RecordBatch):
+            data = pa.Table.from_batches([data])
+        if not data.schema.equals(self.schema):
+            data = data.cast(self.schema)
+        for b in data.to_batches():
             self._pending.append(b)
             self._pending_rows += b.num_rows
         if self._pending_rows >= self.row_group_rows:
@@ -450,20 +482,33 @@ class ParquetSink:
         if not self._pending:
             return
         table = pa.Table.from_batches(self._pending, schema=self.schema)
-        self._writer.write_table(table, row_group_size=max(self.row_group_rows, table.num_rows))
-        self.rows_written += table.num_rows
         self._pending = []
         self._pending_rows = 0
+        if self._queue is not None:
+            self._queue.put(table)
+        else:
+            self._write_table(table)
+
+    def _stop(self) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
 
     def close(self, metadata: dict[str, Any] | None = None) -> None:
         """Flush, attach ``metadata`` as JSON under :data:`METADATA_KEY`, and close."""
         self._flush()
+        self._stop()
+        self._check()
         if metadata is not None:
             self._writer.add_key_value_metadata({METADATA_KEY: json.dumps(metadata, sort_keys=True)})
         self._writer.close()
 
     def abort(self) -> None:
-        """Close the underlying file without publishing anything useful."""
+        """Stop the writer thread and close the file (whose content is then discarded)."""
+        self._error = self._error or RuntimeError("aborted")
+        with contextlib.suppress(Exception):
+            self._stop()
         with contextlib.suppress(Exception):
             self._writer.close()
 

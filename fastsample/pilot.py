@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -215,18 +214,13 @@ class Pilot:
         """Write the bundle with joblib (atomically: a temporary file, then a rename)."""
         import joblib
 
+        from fastsample.io import atomic_path
+
         target = Path(path)
         payload = {"format": PILOT_FORMAT, "version": PILOT_VERSION, "pilot": self._state()}
-        fd, tmp = tempfile.mkstemp(
-            prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or "."
-        )
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                joblib.dump(payload, fh)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        # atomic_path: an anonymous file linked in at the end, so even SIGKILL leaves nothing.
+        with atomic_path(target, overwrite=True) as tmp, open(tmp, "wb") as fh:
+            joblib.dump(payload, fh)
         return target
 
     def _state(self) -> dict[str, Any]:
@@ -416,7 +410,44 @@ def fit_pilot(
     K.uniform_from_keys(words, seed_mix(derive_seed(seed, "pilot")), u)
     q = np.where(yv == 1, q1, q0)
     take = u < q
-    Xs, ys = np.ascontiguousarray(Xm[take]), yv[take].astype(np.int64)
+    return fit_case_control(
+        np.ascontiguousarray(Xm[take]), yv[take], words[take], q1=q1, q0=q0,
+        features=features, model=model, seed=seed, label=label,
+        n_positive=n1, n_negative=n0,
+    )  # fmt: skip
+
+
+def fit_case_control(
+    Xs: np.ndarray,
+    ys: Any,
+    sample_keys: np.ndarray,
+    *,
+    q1: float,
+    q0: float,
+    features: list[str],
+    model: Any = "logistic",
+    seed: int = 0,
+    label: str | None = None,
+    n_positive: int,
+    n_negative: int,
+) -> Pilot:
+    """Fit a pilot on an already-drawn case-control sample and put it on the population scale.
+
+    The second half of :func:`fit_pilot`, shared with the streaming
+    :func:`fastsample.pipeline.train_pilot` (which draws the sample from Parquet batches).
+
+    Parameters
+    ----------
+    Xs, ys : arrays
+        Features and 0/1 labels of the sampled rows.
+    sample_keys : ndarray of uint64
+        Key words of the sampled rows (for the reference subsample's own stream).
+    q1, q0 : float
+        Keep-rates the sample was drawn with (see :func:`case_control_rates`).
+    n_positive, n_negative : int
+        Class counts of the whole data.
+    """
+    ys = np.asarray(ys).astype(np.int64)
     if ys.min(initial=1) == ys.max(initial=0):
         raise InputError("the pilot's case-control sample holds only one class; use more rows")
     fitted = _make_model(model, seed)
@@ -426,19 +457,19 @@ def fit_pilot(
         features=features,
         label=label,
         logit_shift=float(np.log(q0) - np.log(q1)),
-        n_rows=int(yv.shape[0]),
-        n_positive=n1,
-        n_negative=n0,
+        n_rows=int(n_positive + n_negative),
+        n_positive=int(n_positive),
+        n_negative=int(n_negative),
         meta={
             "seed": int(seed),
             "q0": q0,
             "q1": q1,
-            "sample_rows": int(take.sum()),
+            "sample_rows": int(ys.shape[0]),
             "model": model if isinstance(model, str) else type(model).__name__,
         },
     )
     eta = pilot.logits(Xs)
-    weights = 1.0 / q[take]
+    weights = np.where(ys == 1, 1.0 / q1, 1.0 / q0)
     from fastsample.strategies import information_inverse
 
     pilot.info_inv = information_inverse(Xs, eta, weights)
@@ -447,12 +478,13 @@ def fit_pilot(
     if ref_X.shape[0] > MAX_REFERENCE_ROWS:
         # Keep a keyed subsample (independent of the pilot draw) and reweight it.
         sub_u = np.empty(ref_X.shape[0])
-        K.uniform_from_keys(words[take][neg], seed_mix(derive_seed(seed, "pilot-reference")), sub_u)
+        keys_neg = np.ascontiguousarray(np.asarray(sample_keys, dtype=np.uint64)[neg])
+        K.uniform_from_keys(keys_neg, seed_mix(derive_seed(seed, "pilot-reference")), sub_u)
         frac = MAX_REFERENCE_ROWS / ref_X.shape[0]
         keep = sub_u < frac
         ref_X, ref_w = ref_X[keep], ref_w[keep] / frac
     pilot.reference_X = np.asarray(
-        ref_X, dtype=np.float32 if Xm.dtype == np.float32 else np.float64
+        ref_X, dtype=np.float32 if Xs.dtype == np.float32 else np.float64
     )
     pilot.reference_weight = ref_w
     return pilot

@@ -75,3 +75,51 @@ def test_bad_usage_exits_2():
     assert _run("generate").returncode == 2
     assert _run("nosuchcommand").returncode == 2
     assert _run("generate", "x.parquet", "--rows", "-4").returncode == 2
+
+
+def test_pilot_and_sample_round_trip(tmp_path, capsys):
+    log = tmp_path / "log.parquet"
+    assert main(["generate", str(log), "--rows", "30000", "--features", "3", "--event-rate",
+                 "0.05", "--quiet"]) == 0
+    pilot = tmp_path / "p.pilot"
+    assert main(["pilot", str(log), "-o", str(pilot), "--label", "y", "--features", "f*",
+                 "--seed", "3"]) == 0
+    assert "fingerprint" in capsys.readouterr().out
+    out = tmp_path / "s.parquet"
+    report = tmp_path / "r.json"
+    assert main(["sample", str(log), "-o", str(out), "--label", "y", "--pilot", str(pilot),
+                 "--rate", "0.1", "--key", "id", "--report", str(report), "--exact"]) == 0
+    text = capsys.readouterr().out
+    assert "rows out" in text
+    info = json.loads(report.read_text())
+    assert info["rows_out"] == pq.read_metadata(out).num_rows
+    assert info["method"] == "exact" and info["key"] == ["id"]
+    # the same command again refuses to overwrite, and --overwrite replaces
+    res = _run("sample", str(log), "-o", str(out), "--label", "y", "--pilot", str(pilot))
+    assert res.returncode == 2 and "already exists" in res.stderr
+    assert main(["sample", str(log), "-o", str(out), "--label", "y", "--pilot", str(pilot),
+                 "--overwrite", "--quiet", "--strategy", "uniform"]) == 0
+    assert capsys.readouterr().out == ""
+
+
+@pytest.mark.parametrize(
+    ("extra", "needle"),
+    [
+        (["--rate", "0"], "rate"),
+        (["--floor", "-0.5"], "floor"),
+        (["--label", "nope"], "'nope'"),
+        (["--key", "nokey"], "'nokey'"),
+        (["--pilot", "{log}"], "not a fastsample pilot"),
+        (["--features", "zz"], "'zz'"),
+    ],
+)
+def test_sample_bad_input_exit_2(tmp_path, extra, needle):
+    log = tmp_path / "log.parquet"
+    assert main(["generate", str(log), "--rows", "2000", "--features", "2", "--event-rate", "0.1",
+                 "--quiet"]) == 0
+    out = tmp_path / "s.parquet"
+    args = ["sample", str(log), "-o", str(out), "--label", "y", "--features", "f0,f1"]
+    res = _run(*args, *[e.replace("{log}", str(log)) for e in extra])
+    assert res.returncode == 2, res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1 and needle in res.stderr
+    assert not out.exists()
