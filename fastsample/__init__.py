@@ -54,6 +54,7 @@ _LAZY: dict[str, str] = {
     "reweight_parquet": "fastsample.reweight",
     "undersample": "fastsample.reweight",
     "undersample_parquet": "fastsample.reweight",
+    "SlidingWindowLearner": "fastsample.online",
 }
 
 __all__ = ["__version__", *sorted(_LAZY)]

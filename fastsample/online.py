@@ -1,0 +1,327 @@
+"""Online learning on a sliding window of negatively sampled rows, corrected by offsets.
+
+:class:`SlidingWindowLearner` receives batches of rows as they arrive. Each batch is sampled
+with the keyed draw of the sampling core (every positive; negatives with probability
+``pi(x)``, by default proportional to the *current* model's probability — the model is its own
+pilot), and the kept rows enter a window of at most ``window`` rows together with their
+log-odds offset ``-log pi(x)`` (computed at draw time, so rows drawn under older models keep
+the offsets that match their actual draw). The oldest rows leave the window first.
+
+After each batch the model is **updated, not retrained**: the offset logistic likelihood of
+the window is minimised by a trust-region Newton method (SciPy ``trust-exact``, at most
+``max_iter`` iterations) *started from the previous coefficients*. The window changes little
+between batches, so one or two Newton steps reach the new optimum; the seed tutorial instead
+rebuilt and refitted a whole pipeline (pilot and model) on the full buffer at every call.
+
+Because the fit carries the offsets, the model is already on the population scale:
+:meth:`SlidingWindowLearner.predict_proba` needs no further correction. Memory is bounded by
+the window (``window x (n_features + 2)`` floats) plus one batch.
+
+Keys: by default a row's key is its position in the stream (rows seen before it), so the draw
+is reproducible for the same stream; pass ``keys`` to make each row's fate depend only on its
+own key and the seed (DESIGN.md §3).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections import deque
+from typing import Any
+
+import numpy as np
+
+from fastsample.errors import InputError
+
+__all__ = ["SlidingWindowLearner"]
+
+_ROW = "__fastsample_row"
+_LABEL = "__fastsample_y"
+
+
+class SlidingWindowLearner:
+    """Incrementally updated logistic model over a bounded window of sampled rows.
+
+    Parameters
+    ----------
+    window : int
+        Maximum number of kept rows held (memory bound).
+    rate : float
+        Expected fraction of each batch's negatives kept, in (0, 1].
+    strategy : {"proportional", "uniform", "opt-l"}
+        Inclusion strategy of the sampling core; the current model is the pilot. The first
+        batch (no model yet) is always drawn uniformly.
+    floor : float, optional
+        Lower bound on inclusion probabilities (bounds the offsets).
+    seed : int
+        Sampling seed.
+    C : float
+        Inverse L2 penalty on the coefficients (not the intercept); ``np.inf`` for none.
+    max_iter : int
+        Newton iterations per update.
+
+    Attributes
+    ----------
+    coef_, intercept_ : population-scale coefficients (after the first fit)
+    n_seen_, n_kept_ : rows received and rows kept so far
+    n_updates_ : number of model updates
+    history_ : list of dict, one per batch (rows, kept, window rows, Newton iterations)
+    """
+
+    def __init__(
+        self,
+        *,
+        window: int = 100_000,
+        rate: float = 0.1,
+        strategy: str = "proportional",
+        floor: float | None = None,
+        seed: int = 0,
+        C: float = 1.0,
+        max_iter: int = 5,
+    ) -> None:
+        if int(window) < 2:
+            raise InputError(f"window: must be >= 2 (got {window})")
+        if strategy not in ("proportional", "uniform", "opt-l"):
+            raise InputError(f"strategy: {strategy!r} is not proportional, uniform or opt-l")
+        if not (C > 0):
+            raise InputError(f"C: must be > 0 (got {C})")
+        if int(max_iter) < 1:
+            raise InputError(f"max_iter: must be >= 1 (got {max_iter})")
+        from fastsample.sampling import check_rate
+
+        self.window = int(window)
+        self.rate = check_rate(rate)
+        self.strategy = strategy
+        self.floor = floor
+        self.seed = int(seed)
+        self.C = float(C)
+        self.max_iter = int(max_iter)
+        self.n_seen_ = 0
+        self.n_kept_ = 0
+        self.n_updates_ = 0
+        self.history_: list[dict[str, Any]] = []
+        self._chunks: deque[tuple[np.ndarray, np.ndarray, np.ndarray]] = deque()
+        self._rows = 0
+        self._theta: np.ndarray | None = None
+        self._d: int | None = None
+
+    # ------------------------------------------------------------------ data
+
+    @property
+    def window_rows_(self) -> int:
+        """Kept rows currently in the window."""
+        return self._rows
+
+    @property
+    def coef_(self) -> np.ndarray:
+        self._check_fitted()
+        assert self._theta is not None
+        return self._theta[:-1].reshape(1, -1).copy()
+
+    @property
+    def intercept_(self) -> np.ndarray:
+        self._check_fitted()
+        assert self._theta is not None
+        return self._theta[-1:].copy()
+
+    def _check_fitted(self) -> None:
+        if self._theta is None:
+            raise InputError("the learner has no model yet: feed batches with both classes first")
+
+    def _matrix(self, X: Any) -> np.ndarray:
+        if hasattr(X, "to_numpy") and not isinstance(X, np.ndarray):
+            X = X.to_numpy()
+        try:
+            M = np.asarray(X, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise InputError("X: features must be numeric") from None
+        if M.ndim != 2:
+            raise InputError(f"X must be two-dimensional, got shape {M.shape}")
+        if self._d is not None and M.shape[1] != self._d:
+            raise InputError(f"X has {M.shape[1]} features, the learner was fed {self._d}")
+        if M.size and not np.isfinite(M).all():
+            bad = int(np.flatnonzero(~np.isfinite(M).all(axis=0))[0])
+            raise InputError(f"X: feature column {bad} contains NaN or infinite values")
+        return M
+
+    def _pilot(self) -> Any:
+        """The current model as a linear pilot for the sampling core."""
+        from sklearn.linear_model import LogisticRegression
+
+        from fastsample.pilot import Pilot
+
+        assert self._theta is not None and self._d is not None
+        shell = LogisticRegression()
+        shell.classes_ = np.array([0, 1])
+        shell.coef_ = self._theta[:-1].reshape(1, -1).copy()
+        shell.intercept_ = self._theta[-1:].copy()
+        shell.n_features_in_ = self._d
+        return Pilot(model=shell, features=[f"x{j}" for j in range(self._d)])
+
+    def _sample(self, X: np.ndarray, y: np.ndarray, keys: Any) -> tuple[np.ndarray, ...]:
+        import polars as pl
+
+        from fastsample.sampling import sample_frame
+
+        n, d = X.shape
+        cols: dict[str, Any] = {f"x{j}": X[:, j] for j in range(d)}
+        cols[_LABEL] = y
+        cols[_ROW] = (
+            np.arange(self.n_seen_, self.n_seen_ + n, dtype=np.int64)
+            if keys is None
+            else np.asarray(keys)
+        )
+        if keys is not None and cols[_ROW].shape != (n,):
+            raise InputError(f"keys has shape {cols[_ROW].shape}, expected ({n},)")
+        frame = pl.DataFrame(cols)
+        if self._theta is None or self.strategy == "uniform":
+            pilot, strategy = None, "uniform"
+        else:
+            pilot, strategy = self._pilot(), self.strategy
+        if not np.any(y == 0):  # nothing to sample: keep the positives
+            return X, y.astype(np.float64), np.zeros(n)
+        kept = sample_frame(
+            frame,
+            label=_LABEL,
+            pilot=pilot,
+            strategy=strategy,
+            rate=self.rate,
+            seed=self.seed,
+            key=_ROW,
+            floor=self.floor,
+        )
+        Xk = kept.select([f"x{j}" for j in range(d)]).to_numpy().astype(np.float64)
+        return Xk, kept[_LABEL].to_numpy().astype(np.float64), kept["log_odds_offset"].to_numpy()
+
+    def _append(self, X: np.ndarray, y: np.ndarray, off: np.ndarray) -> None:
+        if len(y) > self.window:  # a huge batch: only its most recent rows fit
+            X, y, off = X[-self.window :], y[-self.window :], off[-self.window :]
+        self._chunks.append((X, y, off))
+        self._rows += len(y)
+        while self._rows > self.window:
+            X0, y0, o0 = self._chunks[0]
+            extra = self._rows - self.window
+            if extra >= len(y0):
+                self._chunks.popleft()
+                self._rows -= len(y0)
+            else:
+                self._chunks[0] = (X0[extra:], y0[extra:], o0[extra:])
+                self._rows -= extra
+
+    def _window(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        Xs, ys, os_ = zip(*self._chunks, strict=True)
+        return (
+            np.ascontiguousarray(np.concatenate(Xs)),
+            np.concatenate(ys),
+            np.concatenate(os_),
+        )
+
+    # ------------------------------------------------------------------ fitting
+
+    def partial_fit(self, X: Any, y: Any, *, keys: Any = None) -> SlidingWindowLearner:
+        """Sample one batch, slide the window, and update the model from its last state.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, d) (NumPy, polars or pandas)
+        y : array-like of 0/1 labels
+        keys : array-like, optional
+            Row keys for the keyed draw (default: position in the stream).
+        """
+        M = self._matrix(X)
+        yv = np.asarray(y)
+        if yv.shape != (M.shape[0],):
+            raise InputError(f"y has shape {yv.shape}, expected ({M.shape[0]},)")
+        bad = ~np.isin(yv, (0, 1))
+        if bad.any():
+            raise InputError(f"y: labels must be 0 or 1 (found {yv[bad][0]!r})")
+        if self._d is None:
+            self._d = M.shape[1]
+        n = M.shape[0]
+        if n == 0:
+            return self
+        Xk, yk, off = self._sample(M, yv.astype(np.int8), keys)
+        self.n_seen_ += n
+        self.n_kept_ += len(yk)
+        self._append(Xk, yk, off)
+        iterations = self._update()
+        self.history_.append(
+            {
+                "rows": n,
+                "kept": len(yk),
+                "window_rows": self._rows,
+                "iterations": iterations,
+            }
+        )
+        return self
+
+    def _update(self) -> int:
+        """Warm-started trust-region Newton on the window's offset likelihood; iterations."""
+        from scipy import optimize
+
+        from fastsample import _glm_kernels as gk
+
+        Xw, yw, ow = self._window()
+        if yw.min() == yw.max():
+            return 0  # one class only: nothing identifiable yet
+        n, d = Xw.shape
+        w = np.ones(n)
+        alpha = 0.0 if math.isinf(self.C) else 1.0 / self.C
+        grad = np.empty(d + 1)
+        hess = np.empty((d + 1, d + 1))
+        cache: dict[str, Any] = {}
+
+        def evaluate(theta: np.ndarray) -> dict[str, Any]:
+            if "x" in cache and np.array_equal(cache["x"], theta):
+                return cache
+            coef = theta[:d]
+            loss = gk.offset_logistic_loss_grad_hess(Xw, yw, w, ow, coef, float(theta[d]),
+                                                     grad, hess)  # fmt: skip
+            h = hess.copy()
+            h[np.arange(d), np.arange(d)] += alpha
+            g = grad.copy()
+            g[:d] += alpha * coef
+            cache.update(
+                x=theta.copy(), f=(loss + 0.5 * alpha * float(coef @ coef)) / n, g=g / n, h=h / n
+            )
+            return cache
+
+        if self._theta is None:
+            # Cold start once: intercept of the constant model net of the mean offset.
+            pbar = float(np.clip(yw.mean(), 1e-12, 1 - 1e-12))
+            theta0 = np.zeros(d + 1)
+            theta0[d] = math.log(pbar / (1 - pbar)) - float(ow.mean())
+        else:
+            theta0 = self._theta
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            res = optimize.minimize(
+                lambda t: (evaluate(t)["f"], evaluate(t)["g"].copy()),
+                theta0,
+                jac=True,
+                hess=lambda t: evaluate(t)["h"].copy(),
+                method="trust-exact",
+                options={"gtol": 1e-8, "maxiter": self.max_iter},
+            )
+        self._theta = np.asarray(res.x, dtype=np.float64)
+        self.n_updates_ += 1
+        return int(res.nit)
+
+    # ------------------------------------------------------------------ prediction
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """Population-scale log-odds (no offset at serving time)."""
+        self._check_fitted()
+        assert self._theta is not None
+        M = self._matrix(X)
+        return M @ self._theta[:-1] + self._theta[-1]
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Population-scale probabilities, shape ``(n, 2)``."""
+        eta = self.decision_function(X)
+        p1 = np.where(
+            eta >= 0,
+            1 / (1 + np.exp(-np.abs(eta))),
+            np.exp(-np.abs(eta)) / (1 + np.exp(-np.abs(eta))),
+        )
+        return np.column_stack([1 - p1, p1])
