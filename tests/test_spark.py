@@ -1,0 +1,244 @@
+"""fastsample on Spark (local mode) gives the local engine's sample, row for row.
+
+One SparkSession for the module (start-up dominates: ~10–25 s on this machine), small data,
+several partitionings and Arrow batch sizes. Skipped only when pyspark or Java is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import warnings
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pytest
+
+from fastsample.errors import InputError
+from fastsample.pilot import fit_pilot
+from fastsample.sampling import draw_batch, plan_from_pilot, sample_frame
+
+pytestmark = [
+    pytest.mark.spark,
+    pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas"),
+]
+
+pytest.importorskip("pyspark", reason="pyspark is not installed (pip install 'fastsample[spark]')")
+
+
+def _java_available() -> bool:
+    home = os.environ.get("JAVA_HOME")
+    if home and os.path.exists(os.path.join(home, "bin", "java")):
+        return True
+    return shutil.which("java") is not None
+
+
+if not _java_available():
+    pytest.skip("Spark needs Java: no java on PATH and no JAVA_HOME", allow_module_level=True)
+
+N = 6000
+FEATURES = ["f0", "f1", "f2"]
+
+
+@pytest.fixture(scope="session")
+def spark():
+    from fastsample.spark import local_session
+
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pyspark's "pandas >= 3 not fully supported" notice
+        session = local_session(2, **{"spark.driver.memory": "1g"})
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="module")
+def data() -> pl.DataFrame:
+    rng = np.random.default_rng(12)
+    X = rng.normal(size=(N, 3))
+    logit = -3.0 + X @ np.array([1.0, -0.5, 0.8])
+    y = (rng.random(N) < 1.0 / (1.0 + np.exp(-logit))).astype(np.int32)
+    ids = rng.permutation(np.arange(-N // 2, N - N // 2, dtype=np.int64) * 7919)
+    return pl.DataFrame(
+        {
+            "id": ids,
+            "sid": [f"user-{i}-é" for i in ids],
+            "f0": X[:, 0].astype(np.float32),
+            "f1": X[:, 1].astype(np.float32),
+            "f2": X[:, 2],
+            "y": y,
+            "note": [None if i % 5 == 0 else f"n{i}" for i in range(N)],
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def pilot(data):
+    return fit_pilot(data, data["y"].to_numpy(), features=FEATURES, seed=3,
+                     keys=data["id"].to_numpy().view(np.uint64), label="y")  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def sdf(spark, data):
+    return spark.createDataFrame(data.to_arrow()).cache()
+
+
+def _partitionings(sdf):
+    from pyspark.sql import functions as F
+
+    yield "1 partition", sdf.coalesce(1)
+    yield "3 partitions", sdf.repartition(3)
+    yield "7 partitions by key, shuffled", sdf.repartition(7, "sid").orderBy(F.rand(5))
+
+
+def _sorted(frame: pl.DataFrame, by: str = "id") -> pl.DataFrame:
+    return frame.sort(by)
+
+
+def _to_polars(spark_df) -> pl.DataFrame:
+    return pl.from_arrow(spark_df.toArrow())
+
+
+def _assert_same(local: pl.DataFrame, remote: pl.DataFrame, by: str = "id") -> None:
+    a, b = _sorted(local, by), _sorted(remote, by)
+    assert a.columns == b.columns
+    assert a.height == b.height > 0
+    # Identical keys and identical values (bit for bit: floats compared exactly).
+    assert a[by].to_list() == b[by].to_list()
+    for name in a.columns:
+        assert a[name].cast(b[name].dtype).equals(b[name]), name
+
+
+def test_same_plan_gives_sample_frame_rows_exactly(spark, sdf, data, pilot):
+    from fastsample.spark import sample_spark
+
+    local, info = sample_frame(data, label="y", pilot=pilot, rate=0.2, seed=11, key="id",
+                               return_info=True)  # fmt: skip
+    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "517")
+    try:
+        for name, part in _partitionings(sdf):
+            out = sample_spark(part, label="y", pilot=pilot, key="id", plan=info["plan"])
+            remote = _to_polars(out)
+            _assert_same(local, remote)
+            assert remote.height == info["rows_out"], name
+    finally:
+        spark.conf.unset("spark.sql.execution.arrow.maxRecordsPerBatch")
+
+
+@pytest.mark.parametrize("strategy", ["proportional", "opt-a", "lcc"])
+def test_one_pass_matches_local_engine(sdf, data, pilot, strategy):
+    """The default one-pass plan is the local engine's (same kappa), and so are the rows."""
+    from fastsample.spark import plan_spark, sample_spark
+
+    plan = plan_from_pilot(pilot, strategy=strategy, rate=0.1, seed=4, floor=1e-3)
+    assert plan_spark(sdf, label="y", pilot=pilot, strategy=strategy, rate=0.1, seed=4,
+                      floor=1e-3) == plan  # fmt: skip
+    # The local engine: draw_batch over batches of any size, concatenated.
+    local = pl.concat(
+        [draw_batch(data.slice(s, 777), label="y", pilot=pilot, plan=plan, key="sid")
+         for s in range(0, N, 777)]  # fmt: skip
+    )
+    for _, part in _partitionings(sdf):
+        remote = _to_polars(sample_spark(part, label="y", pilot=pilot, strategy=strategy,
+                                         rate=0.1, seed=4, floor=1e-3, key="sid"))  # fmt: skip
+        _assert_same(local, remote)
+
+
+def test_composite_key_and_input_types_kept(sdf, data, pilot):
+    from fastsample.spark import sample_spark
+
+    out = sample_spark(sdf.repartition(4), label="y", pilot=pilot, rate=0.3, key=["sid", "id"])
+    assert out.schema.fieldNames() == [*data.columns, "sampling_prob", "sample_weight",
+                                       "log_odds_offset"]  # fmt: skip
+    assert [f.dataType for f in out.schema.fields[: len(data.columns)]] == [
+        f.dataType for f in sdf.schema.fields
+    ]
+    plan = plan_from_pilot(pilot, strategy="proportional", rate=0.3, seed=0)
+    local = draw_batch(data, label="y", pilot=pilot, plan=plan, key=["sid", "id"])
+    _assert_same(local, _to_polars(out))
+
+
+def test_exact_mode_kappa_equals_in_memory_solve(sdf, data, pilot):
+    from fastsample.spark import plan_spark, sample_spark
+
+    for floor in (None, 0.02):
+        _, info = sample_frame(data, label="y", pilot=pilot, rate=0.15, seed=2, key="id",
+                               floor=floor, return_info=True)  # fmt: skip
+        local_plan = info["plan"]
+        plan = plan_spark(sdf.repartition(3), label="y", pilot=pilot, rate=0.15, seed=2,
+                          floor=floor, exact=True)  # fmt: skip
+        assert plan.method == "exact"
+        # The same root of the same equation; only the summation order differs (relative
+        # rounding ~1e-16 per term over ~6000 terms), so 1e-11 is a loose bound.
+        assert plan.kappa == pytest.approx(local_plan.kappa, rel=1e-11)
+        assert plan.target_negatives == local_plan.target_negatives
+        assert plan.expected_negatives == pytest.approx(plan.target_negatives, rel=1e-9)
+    out = sample_spark(sdf, label="y", pilot=pilot, rate=0.15, seed=2, floor=0.02, key="id",
+                       exact=True)  # fmt: skip
+    local = info["plan"]
+    frame = sample_frame(data, label="y", pilot=pilot, rate=0.15, seed=2, key="id", floor=0.02)
+    remote = _sorted(_to_polars(out))
+    frame = _sorted(frame)
+    assert remote["id"].to_list() == frame["id"].to_list()
+    np.testing.assert_allclose(remote["sampling_prob"], frame["sampling_prob"], rtol=1e-11)
+    assert local.method == "exact"
+
+
+def test_exact_mode_refines_straddling_bins(sdf, data, pilot, monkeypatch):
+    """With a tiny collection limit the histogram is refined instead: same kappa."""
+    import fastsample.spark as fs
+
+    ref = fs.plan_spark(sdf, label="y", pilot=pilot, rate=0.15, seed=2, exact=True)
+    calls = []
+    histogram = fs._histogram
+
+    def counting(*args, **kwargs):
+        calls.append(args[6])  # the bin scale of each pass
+        return histogram(*args, **kwargs)
+
+    monkeypatch.setattr(fs, "_histogram", counting)
+    monkeypatch.setattr(fs, "_COLLECT_ROWS", 3)
+    fine = fs.plan_spark(sdf, label="y", pilot=pilot, rate=0.15, seed=2, exact=True)
+    assert len(calls) >= 2 and calls[1] > calls[0]  # it did refine
+    assert fine.kappa == pytest.approx(ref.kappa, rel=1e-11)
+
+
+def test_uniform_without_pilot(sdf, data):
+    from fastsample.spark import sample_spark
+
+    out = _to_polars(sample_spark(sdf, label="y", pilot=None, strategy="uniform", rate=0.25,
+                                  key="id", seed=9))  # fmt: skip
+    local = sample_frame(data, label="y", strategy="uniform", rate=0.25, key="id", seed=9)
+    assert sorted(out["id"].to_list()) == sorted(local["id"].to_list())
+
+
+def test_bad_input_is_refused_on_the_driver(sdf, pilot):
+    from fastsample.spark import sample_spark
+
+    with pytest.raises(InputError, match="needs a key column"):
+        sample_spark(sdf, label="y", pilot=pilot, key=None)
+    with pytest.raises(InputError, match="'nope' not found"):
+        sample_spark(sdf, label="nope", pilot=pilot, key="id")
+    with pytest.raises(InputError, match="floating-point"):
+        sample_spark(sdf, label="y", pilot=pilot, key="f2")
+    with pytest.raises(InputError, match="'sampling_prob' already exists"):
+        sample_spark(sdf.withColumnRenamed("note", "sampling_prob"), label="y", pilot=pilot,
+                     key="id")  # fmt: skip
+    with pytest.raises(InputError, match="feature column 'f1' not found"):
+        sample_spark(sdf.drop("f1"), label="y", pilot=pilot, key="id")
+    with pytest.raises(InputError, match="rate"):
+        sample_spark(sdf, label="y", pilot=pilot, key="id", rate=1.5)
+
+
+def test_bad_label_values_fail_the_job_with_the_message(spark, pilot):
+    from fastsample.spark import sample_spark
+
+    bad = spark.createDataFrame(
+        pa.table({"id": [1, 2], "f0": [0.1, 0.2], "f1": [0.0, 1.0], "f2": [1.0, 2.0],
+                  "y": [0, 2]})  # fmt: skip
+    )
+    with pytest.raises(Exception, match="must be 0/1, found value 2"):
+        sample_spark(bad, label="y", pilot=pilot, key="id").collect()
