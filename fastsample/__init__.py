@@ -28,6 +28,8 @@ _LAZY: dict[str, str] = {
     "sample_parquet": "fastsample.pipeline",
     "train_pilot": "fastsample.pipeline",
     "SampleReport": "fastsample.pipeline",
+    "sample_spark": "fastsample.spark",
+    "plan_spark": "fastsample.spark",
     "EvaluationResult": "fastsample.evaluation",
     "CalibrationCurve": "fastsample.evaluation",
     "evaluate": "fastsample.evaluation",

@@ -93,7 +93,9 @@ def _check_columns(df: Any, label: str, features: Sequence[str], keys: Sequence[
     if label not in fields:
         raise InputError(f"label column {label!r} not found in the Spark DataFrame")
     if not isinstance(fields[label], numeric):
-        raise InputError(f"label column {label!r} must be 0/1, found type {fields[label].simpleString()}")
+        raise InputError(
+            f"label column {label!r} must be 0/1, found type {fields[label].simpleString()}"
+        )
     for f in features:
         if f not in fields:
             raise InputError(f"feature column {f!r} not found in the Spark DataFrame")
@@ -108,9 +110,14 @@ def _check_columns(df: Any, label: str, features: Sequence[str], keys: Sequence[
                 f"key column {k!r} has floating-point type {t.simpleString()}; use an integer or string key"
             )
         allowed = (
-            types.IntegralType, types.BooleanType, types.StringType, types.BinaryType,
-            types.DateType, types.TimestampType, types.TimestampNTZType,
-        )  # fmt: skip
+            types.IntegralType,
+            types.BooleanType,
+            types.StringType,
+            types.BinaryType,
+            types.DateType,
+            types.TimestampType,
+            types.TimestampNTZType,
+        )
         if not isinstance(t, allowed):
             raise InputError(f"key column {k!r} has unsupported type {t.simpleString()}")
     if _ROW in fields:
@@ -327,17 +334,42 @@ def plan_spark(
     if not exact:
         if pilot_obj is None:
             # uniform without a pilot: h = 1 for every row, kappa = rate.
-            return plan_sampling(np.ones(1), strategy=strategy, rate=r, seed=seed, floor=floor,
-                                 columns=cols, method="pilot-sample")  # fmt: skip
-        return plan_from_pilot(pilot_obj, strategy=strategy, rate=r, seed=seed, floor=floor,
-                               columns=cols)  # fmt: skip
+            return plan_sampling(
+                np.ones(1),
+                strategy=strategy,
+                rate=r,
+                seed=seed,
+                floor=floor,
+                columns=cols,
+                method="pilot-sample",
+            )
+        return plan_from_pilot(
+            pilot_obj, strategy=strategy, rate=r, seed=seed, floor=floor, columns=cols
+        )
     h, w = _exact_scores(df, pilot_obj, strategy, info_inv, label, feats, r, floor)
-    return plan_sampling(h, strategy=strategy, rate=r, seed=seed, floor=floor, weights=w,
-                         info_inv=info_inv, columns=cols, method="exact")  # fmt: skip
+    return plan_sampling(
+        h,
+        strategy=strategy,
+        rate=r,
+        seed=seed,
+        floor=floor,
+        weights=w,
+        info_inv=info_inv,
+        columns=cols,
+        method="exact",
+    )
 
 
-def _histogram(df: Any, handle: Any, strategy: str, info_inv: Any, label: str,
-               feats: list[str], scale: float, ranges: np.ndarray) -> np.ndarray:  # fmt: skip
+def _histogram(
+    df: Any,
+    handle: Any,
+    strategy: str,
+    info_inv: Any,
+    label: str,
+    feats: list[str],
+    scale: float,
+    ranges: np.ndarray,
+) -> np.ndarray:
     """(bin, n, sum, lo, hi) rows of the negatives' score histogram, as a float64 matrix."""
     F = require("pyspark.sql.functions", "spark")
     cols = _needed(label, feats, [])
@@ -349,8 +381,12 @@ def _histogram(df: Any, handle: Any, strategy: str, info_inv: Any, label: str,
         df.select(*cols)
         .mapInArrow(fn, "bin long, n long, s double, lo double, hi double")
         .groupBy("bin")
-        .agg(F.sum("n").alias("n"), F.sum("s").alias("s"), F.min("lo").alias("lo"),
-             F.max("hi").alias("hi"))  # fmt: skip
+        .agg(
+            F.sum("n").alias("n"),
+            F.sum("s").alias("s"),
+            F.min("lo").alias("lo"),
+            F.max("hi").alias("hi"),
+        )
         .collect()
     )
     out = np.array([[r["n"], r["s"], r["lo"], r["hi"]] for r in rows], dtype=np.float64)
@@ -362,12 +398,21 @@ def _bracket(bins: np.ndarray, target: float, floor: float | None) -> tuple[floa
     from fastsample.strategies import solve_kappa
 
     n, lo, hi = bins[:, 0], bins[:, 2], bins[:, 3]
-    return solve_kappa(hi, target, floor=floor, weights=n), solve_kappa(lo, target, floor=floor, weights=n)
+    return solve_kappa(hi, target, floor=floor, weights=n), solve_kappa(
+        lo, target, floor=floor, weights=n
+    )
 
 
-def _exact_scores(df: Any, pilot: Any, strategy: str, info_inv: Any, label: str,
-                  feats: list[str], rate: float, floor: float | None,
-                  ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+def _exact_scores(
+    df: Any,
+    pilot: Any,
+    strategy: str,
+    info_inv: Any,
+    label: str,
+    feats: list[str],
+    rate: float,
+    floor: float | None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Scores and weights whose water-filling root is the root over every negative.
 
     Bins that lie on one linear piece of ``g(k) = sum clip(k h, floor, 1)`` for every kappa
@@ -427,8 +472,15 @@ def _pseudo_rows(bins: np.ndarray, raw: np.ndarray) -> tuple[np.ndarray, np.ndar
     return np.concatenate([mean, raw]), np.concatenate([n, np.ones(raw.size)])
 
 
-def _collect_scores(df: Any, handle: Any, strategy: str, info_inv: Any, label: str,
-                    feats: list[str], ranges: np.ndarray) -> np.ndarray:  # fmt: skip
+def _collect_scores(
+    df: Any,
+    handle: Any,
+    strategy: str,
+    info_inv: Any,
+    label: str,
+    feats: list[str],
+    ranges: np.ndarray,
+) -> np.ndarray:
     cols = _needed(label, feats, [])
 
     def fn(batches: Iterator[Any]) -> Iterator[Any]:
@@ -511,13 +563,23 @@ def sample_spark(
     feats = pilot_obj.features if pilot_obj is not None else []
     _check_columns(df, label, feats, keys)
     if plan is None:
-        plan = plan_spark(df, label=label, pilot=pilot_obj, strategy=strategy, rate=rate,
-                          seed=seed, floor=floor, exact=exact, columns=cols)  # fmt: skip
+        plan = plan_spark(
+            df,
+            label=label,
+            pilot=pilot_obj,
+            strategy=strategy,
+            rate=rate,
+            seed=seed,
+            floor=floor,
+            exact=exact,
+            columns=cols,
+        )
     return _apply_plan(df, plan, pilot_obj, label, feats, keys)
 
 
-def _apply_plan(df: Any, plan: SamplingPlan, pilot: Any, label: str, feats: list[str],
-                keys: list[str]) -> Any:  # fmt: skip
+def _apply_plan(
+    df: Any, plan: SamplingPlan, pilot: Any, label: str, feats: list[str], keys: list[str]
+) -> Any:
     types = require("pyspark.sql.types", "spark")
     handle = _broadcast(df, pilot)
     schema = types.StructType(

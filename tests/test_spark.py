@@ -77,8 +77,14 @@ def data() -> pl.DataFrame:
 
 @pytest.fixture(scope="module")
 def pilot(data):
-    return fit_pilot(data, data["y"].to_numpy(), features=FEATURES, seed=3,
-                     keys=data["id"].to_numpy().view(np.uint64), label="y")  # fmt: skip
+    return fit_pilot(
+        data,
+        data["y"].to_numpy(),
+        features=FEATURES,
+        seed=3,
+        keys=data["id"].to_numpy().view(np.uint64),
+        label="y",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -115,8 +121,9 @@ def _assert_same(local: pl.DataFrame, remote: pl.DataFrame, by: str = "id") -> N
 def test_same_plan_gives_sample_frame_rows_exactly(spark, sdf, data, pilot):
     from fastsample.spark import sample_spark
 
-    local, info = sample_frame(data, label="y", pilot=pilot, rate=0.2, seed=11, key="id",
-                               return_info=True)  # fmt: skip
+    local, info = sample_frame(
+        data, label="y", pilot=pilot, rate=0.2, seed=11, key="id", return_info=True
+    )
     spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "517")
     try:
         for name, part in _partitionings(sdf):
@@ -134,16 +141,30 @@ def test_one_pass_matches_local_engine(sdf, data, pilot, strategy):
     from fastsample.spark import plan_spark, sample_spark
 
     plan = plan_from_pilot(pilot, strategy=strategy, rate=0.1, seed=4, floor=1e-3)
-    assert plan_spark(sdf, label="y", pilot=pilot, strategy=strategy, rate=0.1, seed=4,
-                      floor=1e-3) == plan  # fmt: skip
+    assert (
+        plan_spark(sdf, label="y", pilot=pilot, strategy=strategy, rate=0.1, seed=4, floor=1e-3)
+        == plan
+    )
     # The local engine: draw_batch over batches of any size, concatenated.
     local = pl.concat(
-        [draw_batch(data.slice(s, 777), label="y", pilot=pilot, plan=plan, key="sid")
-         for s in range(0, N, 777)]  # fmt: skip
+        [
+            draw_batch(data.slice(s, 777), label="y", pilot=pilot, plan=plan, key="sid")
+            for s in range(0, N, 777)
+        ]
     )
     for _, part in _partitionings(sdf):
-        remote = _to_polars(sample_spark(part, label="y", pilot=pilot, strategy=strategy,
-                                         rate=0.1, seed=4, floor=1e-3, key="sid"))  # fmt: skip
+        remote = _to_polars(
+            sample_spark(
+                part,
+                label="y",
+                pilot=pilot,
+                strategy=strategy,
+                rate=0.1,
+                seed=4,
+                floor=1e-3,
+                key="sid",
+            )
+        )
         _assert_same(local, remote)
 
 
@@ -151,8 +172,12 @@ def test_composite_key_and_input_types_kept(sdf, data, pilot):
     from fastsample.spark import sample_spark
 
     out = sample_spark(sdf.repartition(4), label="y", pilot=pilot, rate=0.3, key=["sid", "id"])
-    assert out.schema.fieldNames() == [*data.columns, "sampling_prob", "sample_weight",
-                                       "log_odds_offset"]  # fmt: skip
+    assert out.schema.fieldNames() == [
+        *data.columns,
+        "sampling_prob",
+        "sample_weight",
+        "log_odds_offset",
+    ]
     assert [f.dataType for f in out.schema.fields[: len(data.columns)]] == [
         f.dataType for f in sdf.schema.fields
     ]
@@ -165,19 +190,22 @@ def test_exact_mode_kappa_equals_in_memory_solve(sdf, data, pilot):
     from fastsample.spark import plan_spark, sample_spark
 
     for floor in (None, 0.02):
-        _, info = sample_frame(data, label="y", pilot=pilot, rate=0.15, seed=2, key="id",
-                               floor=floor, return_info=True)  # fmt: skip
+        _, info = sample_frame(
+            data, label="y", pilot=pilot, rate=0.15, seed=2, key="id", floor=floor, return_info=True
+        )
         local_plan = info["plan"]
-        plan = plan_spark(sdf.repartition(3), label="y", pilot=pilot, rate=0.15, seed=2,
-                          floor=floor, exact=True)  # fmt: skip
+        plan = plan_spark(
+            sdf.repartition(3), label="y", pilot=pilot, rate=0.15, seed=2, floor=floor, exact=True
+        )
         assert plan.method == "exact"
         # The same root of the same equation; only the summation order differs (relative
         # rounding ~1e-16 per term over ~6000 terms), so 1e-11 is a loose bound.
         assert plan.kappa == pytest.approx(local_plan.kappa, rel=1e-11)
         assert plan.target_negatives == local_plan.target_negatives
         assert plan.expected_negatives == pytest.approx(plan.target_negatives, rel=1e-9)
-    out = sample_spark(sdf, label="y", pilot=pilot, rate=0.15, seed=2, floor=0.02, key="id",
-                       exact=True)  # fmt: skip
+    out = sample_spark(
+        sdf, label="y", pilot=pilot, rate=0.15, seed=2, floor=0.02, key="id", exact=True
+    )
     local = info["plan"]
     frame = sample_frame(data, label="y", pilot=pilot, rate=0.15, seed=2, key="id", floor=0.02)
     remote = _sorted(_to_polars(out))
@@ -209,8 +237,9 @@ def test_exact_mode_refines_straddling_bins(sdf, data, pilot, monkeypatch):
 def test_uniform_without_pilot(sdf, data):
     from fastsample.spark import sample_spark
 
-    out = _to_polars(sample_spark(sdf, label="y", pilot=None, strategy="uniform", rate=0.25,
-                                  key="id", seed=9))  # fmt: skip
+    out = _to_polars(
+        sample_spark(sdf, label="y", pilot=None, strategy="uniform", rate=0.25, key="id", seed=9)
+    )
     local = sample_frame(data, label="y", strategy="uniform", rate=0.25, key="id", seed=9)
     assert sorted(out["id"].to_list()) == sorted(local["id"].to_list())
 
@@ -225,8 +254,9 @@ def test_bad_input_is_refused_on_the_driver(sdf, pilot):
     with pytest.raises(InputError, match="floating-point"):
         sample_spark(sdf, label="y", pilot=pilot, key="f2")
     with pytest.raises(InputError, match="'sampling_prob' already exists"):
-        sample_spark(sdf.withColumnRenamed("note", "sampling_prob"), label="y", pilot=pilot,
-                     key="id")  # fmt: skip
+        sample_spark(
+            sdf.withColumnRenamed("note", "sampling_prob"), label="y", pilot=pilot, key="id"
+        )
     with pytest.raises(InputError, match="feature column 'f1' not found"):
         sample_spark(sdf.drop("f1"), label="y", pilot=pilot, key="id")
     with pytest.raises(InputError, match="rate"):
@@ -237,8 +267,7 @@ def test_bad_label_values_fail_the_job_with_the_message(spark, pilot):
     from fastsample.spark import sample_spark
 
     bad = spark.createDataFrame(
-        pa.table({"id": [1, 2], "f0": [0.1, 0.2], "f1": [0.0, 1.0], "f2": [1.0, 2.0],
-                  "y": [0, 2]})  # fmt: skip
+        pa.table({"id": [1, 2], "f0": [0.1, 0.2], "f1": [0.0, 1.0], "f2": [1.0, 2.0], "y": [0, 2]})
     )
     with pytest.raises(Exception, match="must be 0/1, found value 2"):
         sample_spark(bad, label="y", pilot=pilot, key="id").collect()
