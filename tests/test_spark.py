@@ -186,40 +186,42 @@ def test_composite_key_and_input_types_kept(sdf, data, pilot):
     _assert_same(local, _to_polars(out))
 
 
-def test_exact_mode_kappa_equals_in_memory_solve(sdf, data, pilot):
+@pytest.mark.parametrize(
+    ("rate", "floor"),
+    # rate 0.6 and a floor: many scores clip at 1 or at the floor, so the thresholds cut
+    # through histogram bins and the straddling scores must be collected.
+    [(0.15, None), (0.15, 0.02), (0.6, 0.05)],
+)
+def test_exact_mode_kappa_equals_in_memory_solve(sdf, data, pilot, rate, floor):
     from fastsample.spark import plan_spark, sample_spark
 
-    for floor in (None, 0.02):
-        _, info = sample_frame(
-            data, label="y", pilot=pilot, rate=0.15, seed=2, key="id", floor=floor, return_info=True
-        )
-        local_plan = info["plan"]
-        plan = plan_spark(
-            sdf.repartition(3), label="y", pilot=pilot, rate=0.15, seed=2, floor=floor, exact=True
-        )
-        assert plan.method == "exact"
-        # The same root of the same equation; only the summation order differs (relative
-        # rounding ~1e-16 per term over ~6000 terms), so 1e-11 is a loose bound.
-        assert plan.kappa == pytest.approx(local_plan.kappa, rel=1e-11)
-        assert plan.target_negatives == local_plan.target_negatives
-        assert plan.expected_negatives == pytest.approx(plan.target_negatives, rel=1e-9)
-    out = sample_spark(
-        sdf, label="y", pilot=pilot, rate=0.15, seed=2, floor=0.02, key="id", exact=True
+    frame, info = sample_frame(
+        data, label="y", pilot=pilot, rate=rate, seed=2, key="id", floor=floor, return_info=True
     )
-    local = info["plan"]
-    frame = sample_frame(data, label="y", pilot=pilot, rate=0.15, seed=2, key="id", floor=0.02)
-    remote = _sorted(_to_polars(out))
-    frame = _sorted(frame)
+    local_plan = info["plan"]
+    plan = plan_spark(
+        sdf.repartition(3), label="y", pilot=pilot, rate=rate, seed=2, floor=floor, exact=True
+    )
+    assert plan.method == local_plan.method == "exact"
+    # The same root of the same piecewise-linear equation; only the order of summation
+    # differs (relative rounding ~1e-16 per term over ~6000 terms), so 1e-11 is loose.
+    assert plan.kappa == pytest.approx(local_plan.kappa, rel=1e-11)
+    assert plan.target_negatives == local_plan.target_negatives
+    assert plan.expected_negatives == pytest.approx(plan.target_negatives, rel=1e-9)
+    out = sample_spark(
+        sdf, label="y", pilot=pilot, rate=rate, seed=2, floor=floor, key="id", exact=True
+    )
+    remote, frame = _sorted(_to_polars(out)), _sorted(frame)
     assert remote["id"].to_list() == frame["id"].to_list()
-    np.testing.assert_allclose(remote["sampling_prob"], frame["sampling_prob"], rtol=1e-11)
-    assert local.method == "exact"
+    for name in ("sampling_prob", "sample_weight", "log_odds_offset"):
+        np.testing.assert_allclose(remote[name], frame[name], rtol=1e-11, atol=1e-14)
 
 
 def test_exact_mode_refines_straddling_bins(sdf, data, pilot, monkeypatch):
     """With a tiny collection limit the histogram is refined instead: same kappa."""
     import fastsample.spark as fs
 
-    ref = fs.plan_spark(sdf, label="y", pilot=pilot, rate=0.15, seed=2, exact=True)
+    ref = fs.plan_spark(sdf, label="y", pilot=pilot, rate=0.6, seed=2, floor=0.05, exact=True)
     calls = []
     histogram = fs._histogram
 
@@ -229,7 +231,7 @@ def test_exact_mode_refines_straddling_bins(sdf, data, pilot, monkeypatch):
 
     monkeypatch.setattr(fs, "_histogram", counting)
     monkeypatch.setattr(fs, "_COLLECT_ROWS", 3)
-    fine = fs.plan_spark(sdf, label="y", pilot=pilot, rate=0.15, seed=2, exact=True)
+    fine = fs.plan_spark(sdf, label="y", pilot=pilot, rate=0.6, seed=2, floor=0.05, exact=True)
     assert len(calls) >= 2 and calls[1] > calls[0]  # it did refine
     assert fine.kappa == pytest.approx(ref.kappa, rel=1e-11)
 
