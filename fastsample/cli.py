@@ -195,7 +195,38 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from fastsample.demo import run_demo
+
+    result = run_demo(rows=args.rows, features=args.features, event_rate=args.event_rate,
+                      rate=args.rate, seed=args.seed, workdir=args.dir,
+                      progress=not args.quiet)  # fmt: skip
+    if args.json:
+        from dataclasses import asdict
+
+        _print_json(asdict(result))
+    else:
+        print(result.table())
+    return 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from fastsample.bench import as_dict, run_engine_bench
+
+    rss = None if args.no_rss else (args.rss_small, args.rss_large)
+    result = run_engine_bench(rows=args.rows, features=args.features, rate=args.rate,
+                              repeats=args.repeats, workdir=args.dir, rss_rows=rss,
+                              progress=not args.quiet)  # fmt: skip
+    if args.json:
+        _print_json(as_dict(result))
+    else:
+        print(result.table())
+    return 0
+
+
 _HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "bench": _cmd_bench,
+    "demo": _cmd_demo,
     "generate": _cmd_generate,
     "inspect": _cmd_inspect,
     "evaluate": _cmd_evaluate,
@@ -299,6 +330,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
     p.add_argument("--report", metavar="PATH", help="write a JSON report there")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary")
+
+    p = sub.add_parser("demo", help="generate, pilot, sample, fit and check calibration",
+                       description="End to end on a synthetic click log: generate it, train a "
+                       "pilot, sample, fit with the log-odds offset and check calibration on "
+                       "fresh unsampled rows.")
+    p.add_argument("--rows", type=_count, default=3_000_000, help="rows (3M)")
+    p.add_argument("--features", type=_positive_int, default=8, help="features (8)")
+    p.add_argument("--event-rate", type=_float, default=0.01, help="event rate (0.01)")
+    p.add_argument("--rate", type=_float, default=0.05, help="negative keep rate (0.05)")
+    p.add_argument("--seed", type=_seed, default=0, help="seed (0)")
+    p.add_argument("--dir", help="keep the files in this directory (default: temporary)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+
+    p = sub.add_parser("bench", help="end-to-end benchmark against Polars and DuckDB",
+                       description="Whole-process benchmark on a generated log: fastsample "
+                       "sample vs Polars decode-only, Polars hash filter + sink, DuckDB "
+                       "bernoulli + COPY; plus peak RSS at two sizes.")
+    p.add_argument("--rows", type=_count, default=30_000_000, help="rows of the log (30M)")
+    p.add_argument("--features", type=_positive_int, default=16, help="features (16)")
+    p.add_argument("--rate", type=_float, default=0.05, help="negative keep rate (0.05)")
+    p.add_argument("--repeats", type=_positive_int, default=3, help="runs per pipeline (3)")
+    p.add_argument("--dir", help="work directory (logs are reused from there)")
+    p.add_argument("--rss-small", type=_count, default=4_000_000, help="memory check, small log")
+    p.add_argument("--rss-large", type=_count, default=16_000_000, help="memory check, large log")
+    p.add_argument("--no-rss", action="store_true", help="skip the memory check")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
 
     return parser
 

@@ -165,7 +165,7 @@ def generate(path: str | os.PathLike[str], *, rows: int, features: int = 16,
         ``rows``, ``positives``, ``intercept``, ``bytes``.
     """
     from fastsample._progress import progress_bar
-    from fastsample.io import atomic_path, check_output, file_size
+    from fastsample.io import atomic_path, check_output, dictionary_columns, file_size
 
     _check(rows, features, event_rate, seed)
     out = check_output(path, overwrite=overwrite)
@@ -173,7 +173,8 @@ def generate(path: str | os.PathLike[str], *, rows: int, features: int = 16,
     schema = click_log_schema(features)
     with atomic_path(out, overwrite=overwrite) as tmp, \
             progress_bar(total=rows, desc="generate", unit="rows", enabled=progress) as bar:
-        writer = pq.ParquetWriter(tmp, schema, compression="zstd")
+        writer = pq.ParquetWriter(tmp, schema, compression="zstd",
+                                  use_dictionary=dictionary_columns(schema))
         try:
             for table in iter_click_log(rows, features=features, event_rate=event_rate,
                                         seed=seed, signal=signal):

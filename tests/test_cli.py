@@ -123,3 +123,29 @@ def test_sample_bad_input_exit_2(tmp_path, extra, needle):
     assert res.returncode == 2, res.stderr
     assert len(res.stderr.strip().splitlines()) == 1 and needle in res.stderr
     assert not out.exists()
+
+
+def test_demo_runs_end_to_end(tmp_path, capsys):
+    # Small but real: generate, pilot, sample, offset fit and the calibration table.
+    assert main(["demo", "--rows", "200k", "--features", "3", "--event-rate", "0.05",
+                 "--rate", "0.1", "--dir", str(tmp_path), "--quiet"]) == 0
+    text = capsys.readouterr().out
+    assert "offset fit (fastsample)" in text and "no offset (naive)" in text
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "clicks.parquet", "pilot.joblib", "sample.parquet"]
+
+
+def test_demo_offset_fit_is_calibrated_and_naive_is_not():
+    from fastsample.demo import run_demo
+
+    res = run_demo(rows=400_000, features=3, event_rate=0.02, rate=0.05, seed=1, progress=False)
+    by = {c["model"]: c for c in res.calibration}
+    observed = res.holdout_event_rate
+    n = res.holdout_rows
+    # Mean predicted probability vs the observed rate on n fresh rows: the observed rate's
+    # standard error is sqrt(r(1-r)/n) (~2.2e-4 here); the fitted model adds its own estimation
+    # error of the same order, so allow 6 standard errors of the observed rate.
+    se = (observed * (1 - observed) / n) ** 0.5
+    assert abs(by["offset fit (fastsample)"]["mean_p"] - observed) < 6 * se
+    assert by["same sample, no offset (naive)"]["mean_p"] > 3 * observed
+    assert res.sample["positives_out"] == res.sample["positives_in"]
