@@ -8,6 +8,7 @@ signature in ``reference.py``; ``_registry.py`` pairs them for the tests and ben
 from __future__ import annotations
 
 import math
+import types
 
 import numpy as np
 from numba import njit, prange
@@ -284,23 +285,40 @@ def compact(out_idx, out_prob, out_offset, out_counts):
 
 @njit(cache=True, parallel=True)
 def _piece(h, w, kappa, floor):
-    """Linear piece of g(k) = sum w clip(k h, floor, 1) that holds at k = kappa."""
-    n_hi = 0.0
-    n_lo = 0.0
-    s_mid = 0.0
-    c_hi = 0
-    c_lo = 0
-    for i in prange(h.shape[0]):
-        v = kappa * h[i]
-        if v >= 1.0:
-            n_hi += w[i]
-            c_hi += 1
-        elif v <= floor:
-            n_lo += w[i]
-            c_lo += 1
-        else:
-            s_mid += w[i] * h[i]
-    return n_hi, n_lo, s_mid, c_hi, c_lo
+    """Linear piece of g(k) = sum w clip(k h, floor, 1) that holds at k = kappa.
+
+    Sums are taken per fixed block and then over blocks in order, so the result is
+    bit-identical whatever the number of threads.
+    """
+    n = h.shape[0]
+    nblocks = (n + BLOCK - 1) // BLOCK
+    part = np.zeros((nblocks, 5))
+    for b in prange(nblocks):
+        n_hi = 0.0
+        n_lo = 0.0
+        s_mid = 0.0
+        c_hi = 0.0
+        c_lo = 0.0
+        for i in range(b * BLOCK, min(n, (b + 1) * BLOCK)):
+            v = kappa * h[i]
+            if v >= 1.0:
+                n_hi += w[i]
+                c_hi += 1.0
+            elif v <= floor:
+                n_lo += w[i]
+                c_lo += 1.0
+            else:
+                s_mid += w[i] * h[i]
+        part[b, 0] = n_hi
+        part[b, 1] = n_lo
+        part[b, 2] = s_mid
+        part[b, 3] = c_hi
+        part[b, 4] = c_lo
+    tot = np.zeros(5)
+    for b in range(nblocks):
+        for j in range(5):
+            tot[j] += part[b, j]
+    return tot[0], tot[1], tot[2], int(tot[3]), int(tot[4])
 
 
 @njit(cache=True)
@@ -312,12 +330,17 @@ def solve_kappa(h, w, target, floor, k_max):
     that same piece; otherwise the bracket shrinks (bisection as the fallback). The caller
     guarantees g(0) < target <= g(k_max).
     """
-    lo = 0.0
+    # g(k) <= floor * W + k * sum(w h), so this k is a valid lower end of the bracket.
+    total_w = 0.0
+    total_wh = 0.0
+    for i in range(h.shape[0]):
+        total_w += w[i]
+        total_wh += w[i] * h[i]
+    lo = (target - floor * total_w) / total_wh
     hi = k_max
-    n_hi, n_lo, s_mid, c_hi, c_lo = _piece(h, w, 1.0, floor)
-    k = target / s_mid if (c_hi == 0 and c_lo == 0 and s_mid > 0.0) else 0.5 * k_max
-    if k <= 0.0 or k > k_max:
-        k = 0.5 * k_max
+    if not lo < hi:
+        lo = 0.0
+    k = lo if lo > 0.0 else 0.5 * hi
     for _ in range(400):
         n_hi, n_lo, s_mid, c_hi, c_lo = _piece(h, w, k, floor)
         g = n_hi + floor * n_lo + k * s_mid
@@ -338,17 +361,29 @@ def solve_kappa(h, w, target, floor, k_max):
                     continue
         if hi - lo <= 1e-15 * hi:
             return hi
-        k = 0.5 * (lo + hi) if lo == 0.0 or hi / lo < 4.0 else math.sqrt(lo * hi)
+        # geometric steps while the bracket spans orders of magnitude
+        k = 0.5 * (lo + hi) if lo == 0.0 or hi / lo < 4.0 else math.sqrt(lo) * math.sqrt(hi)
     return hi
 
 
 @njit(cache=True, parallel=True)
 def expected_count(h, w, kappa, floor):
-    """sum_i w_i clip(kappa h_i, floor, 1), with the same clipping as the draw."""
-    s = 0.0
-    for i in prange(h.shape[0]):
-        s += w[i] * _clip(kappa * h[i], floor)
-    return s
+    """sum_i w_i clip(kappa h_i, floor, 1), with the same clipping as the draw.
+
+    Summed per fixed block, then over blocks in order: independent of the thread count.
+    """
+    n = h.shape[0]
+    nblocks = (n + BLOCK - 1) // BLOCK
+    part = np.zeros(nblocks)
+    for b in prange(nblocks):
+        s = 0.0
+        for i in range(b * BLOCK, min(n, (b + 1) * BLOCK)):
+            s += w[i] * _clip(kappa * h[i], floor)
+        part[b] = s
+    total = 0.0
+    for b in range(nblocks):
+        total += part[b]
+    return total
 
 
 # --- correction (DESIGN.md §2.3) ----------------------------------------------------------
@@ -377,3 +412,39 @@ def correct_log_odds(log_odds, offset, out):
     """Population-scale log-odds: out = log_odds - offset."""
     for i in prange(log_odds.shape[0]):
         out[i] = np.float64(log_odds[i]) - np.float64(offset[i])
+
+
+# --- serial variants ----------------------------------------------------------------------
+# Waking the thread pool costs far more than the work on a small batch, so wrappers call
+# ``for_rows(kernel, n)``: below PARALLEL_MIN_ROWS it returns the same loop compiled without
+# ``parallel=True``. Both walk the same fixed blocks, so their results are bit-identical.
+
+PARALLEL_MIN_ROWS = 4 * BLOCK
+
+
+def _serial_twin(kernel, **overrides):
+    f = kernel.py_func
+    env = {**f.__globals__, **overrides} if overrides else f.__globals__
+    clone = types.FunctionType(
+        f.__code__, env, f.__name__ + "_serial", f.__defaults__, f.__closure__
+    )
+    # a distinct qualified name gives the serial build its own on-disk cache entry
+    clone.__qualname__ = f.__qualname__ + "_serial"
+    return njit(cache=True)(clone)
+
+
+_SERIAL = {
+    k: _serial_twin(k)
+    for k in (
+        uniform_from_keys, hash_bytes, combine_keys, strategy_scores, linear_logits,
+        linear_scores, draw, linear_draw, expected_count, correct_proba, correct_log_odds,
+    )
+}  # fmt: skip
+_SERIAL[solve_kappa] = _serial_twin(solve_kappa, _piece=_serial_twin(_piece))
+
+
+def for_rows(kernel, n):
+    """The kernel to run on ``n`` rows: the parallel build, or its serial twin when small."""
+    if n >= PARALLEL_MIN_ROWS:
+        return kernel
+    return _SERIAL.get(kernel, kernel)

@@ -89,7 +89,7 @@ def correct_log_odds(log_odds: Any, offset: Any) -> np.ndarray:
     v, o = _pair(log_odds, offset, "log_odds")
     out = np.empty(v.shape[0], dtype=np.float64)
     if out.size:
-        K.correct_log_odds(v, o, out)
+        K.for_rows(K.correct_log_odds, out.size)(v, o, out)
     return out
 
 
@@ -117,5 +117,5 @@ def correct_proba(proba: Any, offset: Any) -> np.ndarray:
         raise InputError("probabilities must lie in [0, 1]")
     out = np.empty(v.shape[0], dtype=np.float64)
     if out.size:
-        K.correct_proba(v, o, out)
+        K.for_rows(K.correct_proba, out.size)(v, o, out)
     return out

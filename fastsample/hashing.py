@@ -163,7 +163,7 @@ def hash_keys(values: Any, name: str = "key") -> np.ndarray:
     )
     out = np.empty(n, dtype=np.uint64)
     if n:
-        K.hash_bytes(np.ascontiguousarray(offsets), data, out)
+        K.for_rows(K.hash_bytes, n)(np.ascontiguousarray(offsets), data, out)
     return out
 
 
@@ -179,7 +179,7 @@ def composite_keys(columns: Sequence[Any], names: Sequence[str] | None = None) -
     for w in words:
         if w.shape[0] != acc.shape[0]:
             raise InputError("composite key columns have different lengths")
-        K.combine_keys(acc, w, acc)
+        K.for_rows(K.combine_keys, acc.size)(acc, w, acc)
     return acc
 
 
@@ -228,5 +228,5 @@ def uniform_from_keys(keys: Any, seed: int) -> np.ndarray:
     """
     words = hash_keys(keys)
     out = np.empty(words.shape[0], dtype=np.float64)
-    K.uniform_from_keys(words, seed_mix(seed), out)
+    K.for_rows(K.uniform_from_keys, out.size)(words, seed_mix(seed), out)
     return out

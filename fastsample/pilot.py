@@ -191,7 +191,7 @@ class Pilot:
             return out
         lin = self.linear
         if lin is not None:
-            K.linear_logits(X, lin[0], lin[1], out)
+            K.for_rows(K.linear_logits, n)(X, lin[0], lin[1], out)
             return out
         for start in range(0, n, chunk_rows):
             out[start : start + chunk_rows] = self._model_logits(X[start : start + chunk_rows])
@@ -407,7 +407,7 @@ def fit_pilot(
         else np.asarray(keys, dtype=np.uint64)
     )
     u = np.empty(yv.shape[0])
-    K.uniform_from_keys(words, seed_mix(derive_seed(seed, "pilot")), u)
+    K.for_rows(K.uniform_from_keys, u.size)(words, seed_mix(derive_seed(seed, "pilot")), u)
     q = np.where(yv == 1, q1, q0)
     take = u < q
     return fit_case_control(

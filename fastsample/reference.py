@@ -153,25 +153,19 @@ def expected_count(h, w, kappa, floor):
 
 
 def solve_kappa(h, w, target, floor, k_max):
-    """Twin of ``_kernels.solve_kappa``: sort-based closed form over every breakpoint.
-
-    g(k) = sum w clip(k h, floor, 1) is piecewise linear with breakpoints floor/h and 1/h;
-    evaluate g at all of them, find the segment that brackets the target and interpolate.
-    """
+    """Twin of ``_kernels.solve_kappa``: plain bisection on g(k) = sum w clip(k h, floor, 1)."""
     h = np.asarray(h, dtype=np.float64)
     w = np.asarray(w, dtype=np.float64)
-    pos = h > 0
-    bps = np.concatenate([1.0 / h[pos], floor / h[pos] if floor > 0 else np.zeros(0)])
-    bps = np.unique(np.concatenate([[0.0], bps[bps <= k_max], [k_max]]))
-
-    def g(k):
-        return float(np.sum(w * np.clip(k * h, floor, 1.0)))
-
-    vals = np.array([g(k) for k in bps])
-    j = int(np.searchsorted(vals, target, side="left"))
-    j = min(max(j, 1), len(bps) - 1)
-    k0, k1, g0, g1 = bps[j - 1], bps[j], vals[j - 1], vals[j]
-    return float(k0 + (target - g0) * (k1 - k0) / (g1 - g0))
+    lo, hi = 0.0, float(k_max)
+    for _ in range(3000):
+        mid = 0.5 * (lo + hi)
+        if mid in (lo, hi):
+            break
+        if float(np.sum(w * np.clip(mid * h, floor, 1.0))) < target:
+            lo = mid
+        else:
+            hi = mid
+    return hi
 
 
 def correct_proba(proba, offset, out):

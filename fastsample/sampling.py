@@ -215,9 +215,9 @@ def _scores(
         return h0, h1
     lin = pilot.linear
     if lin is not None:
-        K.linear_scores(X, lin[0], lin[1], code, Minv, h0, h1)
+        K.for_rows(K.linear_scores, n)(X, lin[0], lin[1], code, Minv, h0, h1)
     else:
-        K.strategy_scores(
+        K.for_rows(K.strategy_scores, n)(
             code, pilot.logits(X), X if code in (K.OPT_L, K.OPT_A) else _EMPTY_2D, Minv, h0, h1
         )
     return h0, h1
@@ -300,11 +300,11 @@ def draw_batch(
     lin = pilot.linear if pilot is not None else None
     if n and lin is not None:
         X = feature_matrix(frame, pilot.features, source=source)  # type: ignore[union-attr]
-        K.linear_draw(X, lin[0], lin[1], code, _info(code, plan.info_inv), y, keys, mix,
+        K.for_rows(K.linear_draw, n)(X, lin[0], lin[1], code, _info(code, plan.info_inv), y, keys, mix,
                       plan.kappa, floor, idx, prob, off, counts)  # fmt: skip
     elif n:
         h0, h1 = _scores(frame, pilot, plan.strategy, plan.info_inv, source)
-        K.draw(h0, h1, y, keys, mix, plan.kappa, floor, idx, prob, off, counts)
+        K.for_rows(K.draw, n)(h0, h1, y, keys, mix, plan.kappa, floor, idx, prob, off, counts)
     kept = int(K.compact(idx, prob, off, counts)) if n else 0
     return _attach(frame, idx[:kept], prob[:kept], off[:kept], plan.columns)
 
@@ -421,7 +421,7 @@ def sample_frame(
     keys = frame_keys(df, key, 0)
     idx, prob, off, counts = _buffers(df.height)
     if df.height:
-        K.draw(
+        K.for_rows(K.draw, df.height)(
             h0,
             h1,
             y,

@@ -122,7 +122,7 @@ def inclusion_scores(
     h0 = np.empty(n)
     h1 = np.empty(n)
     if n:
-        K.strategy_scores(code, eta, Xa, Minv, h0, h1)
+        K.for_rows(K.strategy_scores, n)(code, eta, Xa, Minv, h0, h1)
     return h0, (h1 if code == K.LCC else None)
 
 
@@ -181,8 +181,11 @@ def solve_kappa(h: Any, target: float, *, floor: float | None = None, weights: A
     positive = hv > 0
     if not positive.any() or float(w.sum()) == 0.0 or t == 0.0:
         return 1.0
-    k_max = 1.0 / float(hv[positive].min())
-    g_max = K.expected_count(hv, w, k_max, f)
+    with np.errstate(over="ignore"):
+        k_max = 1.0 / float(hv[positive].min())
+    if not np.isfinite(k_max):  # subnormal scores
+        k_max = float(np.finfo(np.float64).max)
+    g_max = K.for_rows(K.expected_count, hv.size)(hv, w, k_max, f)
     if t >= g_max:
         return k_max
     g_min = f * float(w.sum())
@@ -190,7 +193,7 @@ def solve_kappa(h: Any, target: float, *, floor: float | None = None, weights: A
         raise InputError(
             f"floor {floor} alone keeps {g_min:.6g} expected negatives, above the target {t:.6g}"
         )
-    return float(K.solve_kappa(hv, w, t, f, k_max))
+    return float(K.for_rows(K.solve_kappa, hv.size)(hv, w, t, f, k_max))
 
 
 def expected_count(
@@ -198,7 +201,8 @@ def expected_count(
 ) -> float:
     """``sum_i w_i clip(kappa h_i, floor, 1)``: expected kept count at this kappa."""
     hv = _float_1d(h, "scores")
-    return float(K.expected_count(hv, _weights(hv, weights), float(kappa), effective_floor(floor)))
+    w = _weights(hv, weights)
+    return float(K.for_rows(K.expected_count, hv.size)(hv, w, float(kappa), effective_floor(floor)))
 
 
 def clip_probabilities(h: np.ndarray, kappa: float, floor: float | None) -> np.ndarray:

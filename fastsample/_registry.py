@@ -1,0 +1,187 @@
+"""One registry pairing every kernel with its NumPy twin and an input generator.
+
+The twin-equality tests (``tests/test_kernels.py``) and the kernel benchmarks
+(``benchmarks/bench_kernels.py``) both iterate over :data:`KERNELS`, so adding a kernel is
+one kernel, one twin and one entry here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import numpy as np
+
+from fastsample import _kernels as K
+from fastsample import reference as R
+
+
+@dataclass(frozen=True)
+class KernelCase:
+    """A kernel, its twin, and how to build arguments for both.
+
+    ``make(rng, n, dtype, contiguous)`` returns the argument tuple; ``outputs`` are the
+    positions of ``out`` arrays to compare. Integer outputs (keys, row indices, counts) must
+    always be equal; ``exact`` says whether float outputs must be bit-equal too.
+    """
+
+    name: str
+    kernel: Callable[..., Any]
+    twin: Callable[..., Any]
+    make: Callable[[np.random.Generator, int, Any, bool], tuple[Any, ...]]
+    outputs: tuple[int, ...]
+    exact: bool
+    returns: bool = False
+
+
+def _vec(
+    rng: np.random.Generator, n: int, dtype: Any, contiguous: bool, scale: float = 1.0
+) -> np.ndarray:
+    if contiguous:
+        return (rng.normal(size=n) * scale).astype(dtype)
+    # every other element of a twice-as-long array: a strided, non-contiguous view
+    return (rng.normal(size=2 * n) * scale).astype(dtype)[::2]
+
+
+def _matrix(rng: np.random.Generator, n: int, d: int, dtype: Any, contiguous: bool) -> np.ndarray:
+    if contiguous:
+        return np.asfortranarray(rng.normal(size=(n, d)).astype(dtype))
+    return rng.normal(size=(n, 2 * d)).astype(dtype)[:, ::2]
+
+
+def _keys(rng: np.random.Generator, n: int) -> np.ndarray:
+    return rng.integers(0, 2**63, size=n, dtype=np.int64).view(np.uint64) * np.uint64(3)
+
+
+def _strings(rng: np.random.Generator, n: int, dtype: Any, contiguous: bool) -> tuple[Any, ...]:
+    lengths = rng.integers(0, 30, size=n)
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    data = rng.integers(0, 256, size=int(offsets[-1]), dtype=np.uint8)
+    return offsets, data, np.zeros(n, dtype=np.uint64)
+
+
+def _draw_outputs(n: int) -> tuple[np.ndarray, ...]:
+    nblocks = (n + K.BLOCK - 1) // K.BLOCK
+    return (
+        np.zeros(n, dtype=np.int64),
+        np.zeros(n, dtype=np.float64),
+        np.zeros(n, dtype=np.float64),
+        np.zeros(nblocks, dtype=np.int64),
+    )
+
+
+def _labels(rng: np.random.Generator, n: int) -> np.ndarray:
+    return (rng.random(n) < 0.2).astype(np.int8)
+
+
+def _scores_args(rng, n, dtype, contiguous, code):
+    d = 5
+    X = _matrix(rng, n, d, dtype, contiguous)
+    A = rng.normal(size=(d + 1, d + 1))
+    info_inv = A @ A.T if code == K.OPT_A else np.zeros((0, 0))
+    return (
+        code,
+        _vec(rng, n, np.float64, contiguous, 3.0) - 2.0,
+        X,
+        info_inv,
+        np.zeros(n),
+        np.zeros(n),
+    )
+
+
+def _linear_scores_args(rng, n, dtype, contiguous, code):
+    d = 5
+    X = _matrix(rng, n, d, dtype, contiguous)
+    A = rng.normal(size=(d + 1, d + 1))
+    info_inv = A @ A.T if code == K.OPT_A else np.zeros((0, 0))
+    return X, rng.normal(size=d), -3.0, code, info_inv, np.zeros(n), np.zeros(n)
+
+
+def _draw_args(rng, n, dtype, contiguous):
+    h0 = np.abs(_vec(rng, n, np.float64, contiguous))
+    h1 = np.where(rng.random(n) < 0.5, -1.0, np.abs(rng.normal(size=n)))
+    return (h0, h1, _labels(rng, n), _keys(rng, n), np.uint64(12345), 0.4, 0.05, *_draw_outputs(n))
+
+
+def _linear_draw_args(rng, n, dtype, contiguous):
+    X, coef, b, code, info_inv, _, _ = _linear_scores_args(
+        rng, n, dtype, contiguous, K.PROPORTIONAL
+    )
+    return (X, coef, b, code, info_inv, _labels(rng, n), _keys(rng, n), np.uint64(99), 3.0, 0.0,
+            *_draw_outputs(n))  # fmt: skip
+
+
+def _compact_args(rng, n, dtype, contiguous):
+    args = _draw_args(rng, n, dtype, contiguous)
+    K.draw(*args)
+    return args[7:]
+
+
+def _solve_args(rng, n, dtype, contiguous):
+    h = np.abs(_vec(rng, max(n, 1), np.float64, contiguous)) + 1e-3
+    w = np.ones(h.shape[0])
+    target = 0.3 * h.shape[0]
+    return h, w, target, K.PI_EPS, 1.0 / h.min()
+
+
+def _expected_args(rng, n, dtype, contiguous):
+    h = np.abs(_vec(rng, n, np.float64, contiguous))
+    return h, np.ones(n), 0.7, 0.01
+
+
+def _correct_proba_args(rng, n, dtype, contiguous):
+    p = rng.random(n).astype(dtype)
+    if n > 2:
+        p[0], p[1] = 0.0, 1.0
+    return p, np.abs(_vec(rng, n, dtype, contiguous, 3.0)), np.zeros(n)
+
+
+def _correct_log_odds_args(rng, n, dtype, contiguous):
+    return _vec(rng, n, dtype, contiguous, 4.0), _vec(rng, n, dtype, contiguous, 2.0), np.zeros(n)
+
+
+KERNELS: list[KernelCase] = [
+    KernelCase(
+        "uniform_from_keys", K.uniform_from_keys, R.uniform_from_keys,
+        lambda rng, n, dt, c: (_keys(rng, n), np.uint64(0xDEADBEEF), np.zeros(n)), (2,), True,
+    ),
+    KernelCase("hash_bytes", K.hash_bytes, R.hash_bytes, _strings, (2,), True),
+    KernelCase(
+        "combine_keys", K.combine_keys, R.combine_keys,
+        lambda rng, n, dt, c: (_keys(rng, n), _keys(rng, n), np.zeros(n, np.uint64)), (2,), True,
+    ),
+    *[
+        KernelCase(
+            f"strategy_scores[{name}]", K.strategy_scores, R.strategy_scores,
+            partial(_scores_args, code=code),
+            (4, 5), False,
+        )
+        for name, code in [("uniform", K.UNIFORM), ("proportional", K.PROPORTIONAL),
+                           ("opt-l", K.OPT_L), ("opt-a", K.OPT_A), ("lcc", K.LCC)]
+    ],
+    KernelCase(
+        "linear_logits", K.linear_logits, R.linear_logits,
+        lambda rng, n, dt, c: (_matrix(rng, n, 16, dt, c), rng.normal(size=16), 0.5, np.zeros(n)),
+        (3,), False,
+    ),
+    *[
+        KernelCase(
+            f"linear_scores[{name}]", K.linear_scores, R.linear_scores,
+            partial(_linear_scores_args, code=code),
+            (5, 6), False,
+        )
+        for name, code in [("proportional", K.PROPORTIONAL), ("opt-a", K.OPT_A), ("lcc", K.LCC)]
+    ],
+    KernelCase("draw", K.draw, R.draw, _draw_args, (7, 8, 9, 10), False),
+    KernelCase("linear_draw", K.linear_draw, R.linear_draw, _linear_draw_args, (10, 11, 12, 13), False),
+    KernelCase("compact", K.compact, R.compact, _compact_args, (0, 1, 2), True, returns=True),
+    KernelCase("solve_kappa", K.solve_kappa, R.solve_kappa, _solve_args, (), False, returns=True),
+    KernelCase("expected_count", K.expected_count, R.expected_count, _expected_args, (), False, returns=True),
+    KernelCase("correct_proba", K.correct_proba, R.correct_proba, _correct_proba_args, (2,), False),
+    KernelCase("correct_log_odds", K.correct_log_odds, R.correct_log_odds, _correct_log_odds_args, (2,), False),
+]  # fmt: skip
+
+BY_NAME = {case.name: case for case in KERNELS}
