@@ -47,8 +47,13 @@ def test_non_linear_pilot_gets_the_same_shift(big) -> None:
         data, y, features=FEATURES, model=HistGradientBoostingClassifier(max_iter=15), seed=4
     )
     assert p.linear is None
-    prob = 1 / (1 + np.exp(-p.logits(data)))
-    assert prob.mean() == pytest.approx(y.mean(), rel=0.08)
+    # exact identity: population logit = model logit + log(q0 / q1)
+    assert p.logit_shift == pytest.approx(np.log(p.meta["q0"] / p.meta["q1"]), rel=1e-12)
+    X = data.select(FEATURES).to_numpy()
+    proba = p.model.predict_proba(X[:1000])[:, 1]
+    np.testing.assert_allclose(
+        p.logits(data.head(1000)), np.log(proba) - np.log1p(-proba) + p.logit_shift, rtol=1e-9
+    )
 
 
 @pytest.mark.parametrize(
