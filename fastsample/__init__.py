@@ -30,6 +30,8 @@ _LAZY: dict[str, str] = {
     "SampleReport": "fastsample.pipeline",
     "sample_spark": "fastsample.spark",
     "plan_spark": "fastsample.spark",
+    "train_pilot_spark": "fastsample.spark",
+    "imbalance_report_spark": "fastsample.spark",
     "EvaluationResult": "fastsample.evaluation",
     "CalibrationCurve": "fastsample.evaluation",
     "evaluate": "fastsample.evaluation",

@@ -441,13 +441,20 @@ def fit_case_control(
     Xs, ys : arrays
         Features and 0/1 labels of the sampled rows.
     sample_keys : ndarray of uint64
-        Key words of the sampled rows (for the reference subsample's own stream).
+        Key words of the sampled rows: rows are fitted in key order (so the pilot does not
+        depend on the order they arrived in), and they seed the reference subsample's stream.
     q1, q0 : float
         Keep-rates the sample was drawn with (see :func:`case_control_rates`).
     n_positive, n_negative : int
         Class counts of the whole data.
     """
-    ys = np.asarray(ys).astype(np.int64)
+    # Put the rows in key order first: the fit, the information matrix and the reference
+    # sample all sum over rows, and the pilot must not depend on the order in which an engine
+    # (Parquet files, Spark partitions) delivered its sample (DESIGN.md §3).
+    sample_keys = np.asarray(sample_keys, dtype=np.uint64)
+    order = np.argsort(sample_keys, kind="stable")
+    Xs, sample_keys = np.ascontiguousarray(np.asarray(Xs)[order]), sample_keys[order]
+    ys = np.asarray(ys)[order].astype(np.int64)
     if ys.min(initial=1) == ys.max(initial=0):
         raise InputError("the pilot's case-control sample holds only one class; use more rows")
     fitted = _make_model(model, seed)

@@ -593,4 +593,309 @@ def _apply_plan(
     return df.mapInArrow(fn, schema)
 
 
-__all__ = ["local_session", "plan_spark", "sample_spark"]
+# --- pilot and imbalance report on Spark -------------------------------------------------
+
+
+def _class_counts(df: Any, label: str) -> tuple[int, int]:
+    """(positives, negatives) by one Spark aggregation; ``InputError`` for other labels."""
+    rows = df.groupBy(label).count().collect()
+    n1 = n0 = 0
+    for r in rows:
+        v, c = r[0], int(r[1])
+        if v is None:
+            raise InputError(f"label column {label!r} has {c} null value(s)")
+        if isinstance(v, bool | int | float) and v in (0, 1):
+            if v == 1:
+                n1 += c
+            else:
+                n0 += c
+        else:
+            raise InputError(f"label column {label!r} must be 0/1, found value {v!r}")
+    return n1, n0
+
+
+def _case_control_batches(
+    batches: Iterator[Any],
+    label: str,
+    features: list[str],
+    keys: list[str],
+    stream: int,
+    q1: float,
+    q0: float,
+) -> Iterator[Any]:
+    """Rows of the pilot's case-control sample: features, label and the key word."""
+    import polars as pl
+    import pyarrow as pa
+
+    from fastsample.hashing import frame_keys, uniform_from_keys
+    from fastsample.sampling import label_array
+
+    key: str | list[str] = keys[0] if len(keys) == 1 else keys
+    cols = _needed(label, features, keys)
+    for batch in batches:
+        if batch.num_rows == 0:
+            continue
+        view = pl.from_arrow(batch.select(cols))
+        assert isinstance(view, pl.DataFrame)
+        y = label_array(view, label)
+        words = frame_keys(view, key)
+        take = uniform_from_keys(words, stream) < np.where(y == 1, q1, q0)
+        if not take.any():
+            continue
+        idx = pa.array(np.flatnonzero(take))
+        arrays = [batch.column(f).take(idx) for f in features]
+        arrays += [pa.array(y[take].astype(np.int8)), pa.array(words[take].view(np.int64))]
+        names = [*features, _LABEL, _KEY]
+        yield pa.RecordBatch.from_arrays(arrays, names=names)
+
+
+_LABEL = "__fastsample_label__"
+_KEY = "__fastsample_key__"
+
+
+def train_pilot_spark(
+    df: Any,
+    *,
+    label: str,
+    features: Sequence[str],
+    key: str | Sequence[str],
+    model: Any = "logistic",
+    rows: int | None = None,
+    seed: int = 0,
+    negatives_per_positive: float = 1.0,
+) -> Any:
+    """Train a pilot on a case-control sample of a Spark DataFrame, collected to the driver.
+
+    The same pilot as :func:`fastsample.pipeline.train_pilot` on the same rows: one Spark
+    aggregation counts the classes; the keyed hash on ``derive_seed(seed, "pilot")`` keeps
+    positives with probability ``q1`` and negatives with ``q0`` (about
+    ``negatives_per_positive`` negatives per positive, at most ``rows`` rows expected); the
+    sample is collected and fitted by :func:`fastsample.pilot.fit_case_control` (in key
+    order, so the partitioning does not matter). ``key`` is required, as in
+    :func:`sample_spark`.
+
+    Parameters
+    ----------
+    df : pyspark.sql.DataFrame
+    label : str
+        0/1 label column.
+    features : list of str
+        Numeric feature columns.
+    key : str or list of str
+        Key column(s).
+    model : str or sklearn classifier
+        ``"logistic"`` (default), ``"sgd"``, ``"hgb"`` or an unfitted classifier / Pipeline.
+    rows : int, optional
+        Cap on the expected sample size (default 1,000,000); it must fit in driver memory.
+    seed : int
+        Sampling seed (the pilot derives its own stream from it).
+    negatives_per_positive : float
+        Case-control ratio.
+
+    Returns
+    -------
+    fastsample.pilot.Pilot
+        Ship it to a cluster with ``pilot.save(path)`` and ``spark-submit --files path``.
+    """
+    import polars as pl
+
+    from fastsample.hashing import derive_seed, seed_mix
+    from fastsample.pilot import case_control_rates, feature_matrix, fit_case_control
+
+    seed_mix(seed)  # validates the seed
+    cap = 1_000_000 if rows is None else rows
+    if isinstance(cap, bool) or not isinstance(cap, int | np.integer) or cap <= 0:
+        raise InputError(f"rows must be a positive integer, got {rows!r}")
+    if isinstance(features, str):
+        features = [features]
+    feats = list(features)
+    if not feats:
+        raise InputError("a pilot needs at least one feature column")
+    keys = _key_names(key)
+    _check_columns(df, label, feats, keys)
+    n1, n0 = _class_counts(df, label)
+    q1, q0 = case_control_rates(
+        n1, n0, negatives_per_positive=negatives_per_positive, max_rows=int(cap)
+    )
+    stream = derive_seed(seed, "pilot")
+    types = require("pyspark.sql.types", "spark")
+    fields = {f.name: f for f in df.schema.fields}
+    schema = types.StructType(
+        [fields[f] for f in feats]
+        + [
+            types.StructField(_LABEL, types.ByteType(), False),
+            types.StructField(_KEY, types.LongType(), False),
+        ]
+    )
+
+    def fn(batches: Iterator[Any]) -> Iterator[Any]:
+        return _case_control_batches(batches, label, feats, keys, stream, q1, q0)
+
+    cols = _needed(label, feats, keys)
+    table = df.select(*cols).mapInArrow(fn, schema).toArrow()
+    if table.num_rows == 0:
+        raise InputError("the pilot's case-control sample is empty; use more rows")
+    sample = pl.from_arrow(table)
+    assert isinstance(sample, pl.DataFrame)
+    X = np.ascontiguousarray(feature_matrix(sample, feats))
+    return fit_case_control(
+        X,
+        sample.get_column(_LABEL).to_numpy(),
+        sample.get_column(_KEY).to_numpy().view(np.uint64),
+        q1=q1,
+        q0=q0,
+        features=feats,
+        model=model,
+        seed=seed,
+        label=label,
+        n_positive=n1,
+        n_negative=n0,
+    )
+
+
+def imbalance_report_spark(
+    df: Any,
+    *,
+    label: str,
+    weight: str | None = None,
+    by: str | None = None,
+    feature: str | None = None,
+    bins: int | Sequence[float] = 10,
+    relative_error: float = 1e-4,
+) -> Any:
+    """Class counts, imbalance ratio and event rates of a Spark DataFrame.
+
+    Spark aggregations only (nothing but the small tables reaches the driver); the result is
+    the :class:`fastsample.report.ImbalanceReport` that
+    :func:`fastsample.report.imbalance_report` gives for the same rows.
+
+    Parameters
+    ----------
+    df : pyspark.sql.DataFrame
+    label : str
+        0/1 (or boolean) label column.
+    weight : str, optional
+        Row-weight column (e.g. ``sample_weight`` of a sample): counts become weighted sums.
+    by : str, optional
+        Column for the per-group table (e.g. a date partition).
+    feature : str, optional
+        Numeric column whose bins get their own event rate.
+    bins : int or sequence of float
+        Number of quantile bins, or explicit interior edges. Quantile edges come from
+        ``DataFrame.approxQuantile`` with ``relative_error``; with explicit edges the table is
+        exactly the local one.
+    relative_error : float
+        Passed to ``approxQuantile`` (0 is exact and costly).
+    """
+    import polars as pl
+
+    F = require("pyspark.sql.functions", "spark")
+    types = require("pyspark.sql.types", "spark")
+    from fastsample.report import ImbalanceReport, _ratio
+
+    fields = {f.name: f.dataType for f in df.schema.fields}
+    numeric = (types.NumericType, types.BooleanType)
+    for role, col in (("label", label), ("weight", weight), ("by", by), ("feature", feature)):
+        if col is not None and col not in fields:
+            raise InputError(f"{role} column {col!r} not found in the Spark DataFrame")
+    if not isinstance(fields[label], numeric):
+        raise InputError(f"label column {label!r} must be numeric or boolean")
+    if feature is not None and not isinstance(fields[feature], types.NumericType):
+        raise InputError(f"feature column {feature!r} must be numeric")
+    y = F.col(label).cast("double")
+    w = F.col(weight).cast("double") if weight else F.lit(1.0)
+    data = df.select(y.alias("__y"), w.alias("__w"), *[c for c in (by, feature) if c])
+    bad_label = data.filter(F.col("__y").isNull() | ~F.col("__y").isin(0.0, 1.0)).select("__y")
+    first = bad_label.limit(1).collect()
+    if first:
+        v = first[0][0]
+        shown = "null" if v is None else repr(v)
+        raise InputError(f"label column {label!r} must be 0 or 1 (found {shown})")
+    if weight:
+        wcol = F.col("__w")
+        bad = data.filter(
+            wcol.isNull() | F.isnan(wcol) | (wcol < 0) | (F.abs(wcol) == float("inf"))
+        )
+        found = bad.limit(1).collect()
+        if found:
+            raise InputError(
+                f"weight column {weight!r} must be finite and >= 0 (found {found[0][1]!r})"
+            )
+
+    def table(keys: list[Any]) -> pl.DataFrame:
+        agg = data.groupBy(*keys).agg(
+            F.count(F.lit(1)).alias("n_rows"),
+            F.sum("__w").alias("rows"),
+            F.sum(F.col("__w") * F.col("__y")).alias("positives"),
+        )
+        t = pl.from_arrow(agg.toArrow())
+        assert isinstance(t, pl.DataFrame)
+        return t.with_columns(
+            pl.col("n_rows").cast(pl.UInt32),
+            (pl.col("rows") - pl.col("positives")).alias("negatives"),
+            pl.when(pl.col("rows") > 0)
+            .then(pl.col("positives") / pl.col("rows"))
+            .otherwise(None)
+            .alias("event_rate"),
+        )
+
+    totals = table([])
+    n_rows = int(totals["n_rows"][0]) if totals.height else 0
+    if n_rows == 0:
+        raise InputError("the Spark DataFrame has no rows")
+    pos, rows = float(totals["positives"][0]), float(totals["rows"][0])
+    neg = rows - pos
+    per_group = None
+    if by is not None:
+        per_group = table([by]).sort(by, nulls_last=True)
+    per_bin = None
+    if feature is not None:
+        if isinstance(bins, int | np.integer):
+            if int(bins) < 1:
+                raise InputError(f"bins: must be >= 1 (got {bins})")
+            probs = np.linspace(0.0, 1.0, int(bins) + 1)[1:-1].tolist()
+            clean = df.select(F.col(feature).cast("double").alias("v")).filter(
+                F.col("v").isNotNull() & ~F.isnan("v")
+            )
+            edges = np.unique(np.asarray(clean.approxQuantile("v", probs, relative_error)))
+        else:
+            edges = np.asarray(list(bins), dtype=np.float64)
+            if edges.ndim != 1 or not np.all(np.isfinite(edges)) or np.any(np.diff(edges) <= 0):
+                raise InputError("bins: explicit edges must be finite and strictly increasing")
+        x = F.col(feature).cast("double")
+        # bin k holds (edge_{k-1}, edge_k], as in the local report
+        idx: Any = F.lit(0)
+        for e in edges:
+            idx = idx + (x > float(e)).cast("int")
+        data = data.withColumn("bin", F.when(x.isNull() | F.isnan(x), None).otherwise(idx))
+        t = table(["bin"]).sort("bin", nulls_last=True)
+        lower = np.concatenate([[-np.inf], edges])
+        upper = np.concatenate([edges, [np.inf]])
+        ids = t["bin"].to_list()
+        per_bin = t.with_columns(
+            pl.Series("lower", [None if i is None else float(lower[i]) for i in ids], pl.Float64),
+            pl.Series("upper", [None if i is None else float(upper[i]) for i in ids], pl.Float64),
+        ).select("bin", "lower", "upper", "n_rows", "rows", "positives", "negatives", "event_rate")
+    return ImbalanceReport(
+        rows=rows,
+        positives=pos,
+        negatives=neg,
+        n_rows=n_rows,
+        event_rate=pos / rows if rows > 0 else float("nan"),
+        imbalance_ratio=_ratio(pos, neg),
+        per_group=per_group,
+        per_bin=per_bin,
+        label=label,
+        weight=weight,
+        group=by,
+        feature=feature,
+    )
+
+
+__all__ = [
+    "imbalance_report_spark",
+    "local_session",
+    "plan_spark",
+    "sample_spark",
+    "train_pilot_spark",
+]

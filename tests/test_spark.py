@@ -273,3 +273,100 @@ def test_bad_label_values_fail_the_job_with_the_message(spark, pilot):
     )
     with pytest.raises(Exception, match="must be 0/1, found value 2"):
         sample_spark(bad, label="y", pilot=pilot, key="id").collect()
+
+
+# --- against the streaming Parquet engine ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def parquet_file(tmp_path_factory, data):
+    path = tmp_path_factory.mktemp("spark") / "log.parquet"
+    data.write_parquet(path, row_group_size=1000)
+    return path
+
+
+@pytest.mark.parametrize("exact", [False, True])
+def test_same_sample_as_sample_parquet(spark, tmp_path, parquet_file, pilot, exact):
+    """Spark reading the same Parquet file gives sample_parquet's rows and columns."""
+    from pyspark.sql import functions as F
+
+    from fastsample.pipeline import sample_parquet
+    from fastsample.spark import plan_spark, sample_spark
+
+    out = tmp_path / "local.parquet"
+    args = {
+        "label": "y",
+        "pilot": pilot,
+        "strategy": "opt-l",
+        "rate": 0.2,
+        "seed": 21,
+        "key": "sid",
+    }
+    rep = sample_parquet(parquet_file, out, chunk_rows=999, exact=exact, progress=False, **args)
+    local = pl.read_parquet(out)
+    sdf = spark.read.parquet(str(parquet_file))
+    plan = plan_spark(sdf, **{k: v for k, v in args.items() if k != "key"}, exact=exact)
+    if not exact:
+        assert plan.kappa == rep.kappa
+    else:
+        # Both solve the same equation over the same scores with sums in another order.
+        assert plan.kappa == pytest.approx(rep.kappa, rel=1e-11)
+    for part in (sdf.repartition(2), sdf.repartition(5, "id").orderBy(F.rand(1))):
+        remote = _to_polars(sample_spark(part, **args, exact=exact))
+        if not exact:
+            _assert_same(local, remote)
+        else:
+            a, b = _sorted(local), _sorted(remote)
+            assert a["id"].to_list() == b["id"].to_list()
+            np.testing.assert_allclose(b["sampling_prob"], a["sampling_prob"], rtol=1e-11)
+
+
+def test_train_pilot_spark_is_train_pilot(spark, sdf, data, parquet_file):
+    from fastsample.pipeline import train_pilot
+    from fastsample.spark import train_pilot_spark
+
+    local = train_pilot(parquet_file, label="y", features=FEATURES, key="sid", seed=8)
+    for part in (sdf.coalesce(1), sdf.repartition(4, "id")):
+        remote = train_pilot_spark(part, label="y", features=FEATURES, key="sid", seed=8)
+        assert remote.fingerprint == local.fingerprint
+        assert remote.logit_shift == local.logit_shift
+        assert (remote.n_positive, remote.n_negative) == (local.n_positive, local.n_negative)
+        np.testing.assert_array_equal(remote.reference_X, local.reference_X)
+        np.testing.assert_array_equal(remote.info_inv, local.info_inv)
+    with pytest.raises(InputError, match="needs a key column"):
+        train_pilot_spark(sdf, label="y", features=FEATURES, key=None)
+
+
+def test_imbalance_report_spark_equals_local_report(spark, data):
+    from fastsample.report import imbalance_report
+    from fastsample.spark import imbalance_report_spark
+
+    frame = data.with_columns((pl.col("id") % 3).alias("grp"), (pl.col("f2").abs()).alias("w"))
+    sdf = spark.createDataFrame(frame.to_arrow()).repartition(3)
+    for weight in (None, "w"):
+        args = {
+            "label": "y",
+            "weight": weight,
+            "by": "grp",
+            "feature": "f0",
+            "bins": [-1.0, 0.0, 0.5],
+        }
+        local = imbalance_report(frame, **args)
+        remote = imbalance_report_spark(sdf, **args)
+        assert remote.n_rows == local.n_rows == N
+        assert remote.positives == pytest.approx(local.positives, rel=1e-12)
+        assert remote.rows == pytest.approx(local.rows, rel=1e-12)
+        assert remote.imbalance_ratio == pytest.approx(local.imbalance_ratio, rel=1e-12)
+        for a, b in ((local.per_group, remote.per_group), (local.per_bin, remote.per_bin)):
+            assert a.columns == b.columns
+            assert a.to_dict(as_series=False).keys() == b.to_dict(as_series=False).keys()
+            for name in a.columns:
+                np.testing.assert_allclose(
+                    b[name].cast(pl.Float64).to_numpy(),
+                    a[name].cast(pl.Float64).to_numpy(),
+                    rtol=1e-12,
+                )
+    approx = imbalance_report_spark(sdf, label="y", feature="f2", bins=4)
+    assert approx.per_bin.height == 4 and approx.per_bin["n_rows"].sum() == N
+    with pytest.raises(InputError, match="must be 0 or 1"):
+        imbalance_report_spark(sdf.withColumn("y", sdf["y"] * 2), label="y")
