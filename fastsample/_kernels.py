@@ -341,24 +341,30 @@ def solve_kappa(h, w, target, floor, k_max):
     if not lo < hi:
         lo = 0.0
     k = lo if lo > 0.0 else 0.5 * hi
+    prev_hi = -1
+    prev_lo = -1
     for _ in range(400):
         n_hi, n_lo, s_mid, c_hi, c_lo = _piece(h, w, k, floor)
         g = n_hi + floor * n_lo + k * s_mid
         if g == target:
             return k
+        if c_hi == prev_hi and c_lo == prev_lo:
+            # k was solved on this very piece: it is the root (up to rounding)
+            return k
         if g < target:
             lo = k
         else:
             hi = k
+        prev_hi = c_hi
+        prev_lo = c_lo
         if s_mid > 0.0:
             k_new = (target - n_hi - floor * n_lo) / s_mid
-            if k_new > 0.0:
-                _, _, _, c_hi2, c_lo2 = _piece(h, w, k_new, floor)
-                if c_hi2 == c_hi and c_lo2 == c_lo:
-                    return k_new
-                if lo < k_new < hi:
-                    k = k_new
-                    continue
+            if k_new == k:
+                return k
+            if lo < k_new < hi:
+                k = k_new
+                continue
+        prev_hi = -1  # a bisection step: the next piece was not solved for
         if hi - lo <= 1e-15 * hi:
             return hi
         # geometric steps while the bracket spans orders of magnitude

@@ -108,6 +108,36 @@ def _to_arrow(values: Any) -> pa.Array:
     return arr
 
 
+def _integer_words(values: Any, name: str) -> np.ndarray | None:
+    """Key words of integer, boolean or temporal keys without going through Arrow; else None."""
+    if isinstance(values, pl.Series):
+        dtype = values.dtype
+        if not (dtype.is_integer() or dtype.is_temporal() or dtype == pl.Boolean):
+            return None
+        if values.null_count():
+            raise InputError(f"key column {name!r} has {values.null_count()} null value(s)")
+        phys = values.to_physical()
+        if phys.dtype == pl.UInt64:
+            return phys.to_numpy()
+        return phys.cast(pl.Int64).to_numpy().view(np.uint64)
+    if isinstance(values, (pa.Array, pa.ChunkedArray)):
+        return None
+    arr = np.asarray(values)
+    if arr.ndim != 1:
+        raise InputError(f"keys must be one-dimensional, got shape {arr.shape}")
+    if arr.dtype.kind == "u":
+        return arr.astype(np.uint64, copy=False)
+    if arr.dtype.kind in "ib":
+        return arr.astype(np.int64, copy=False).view(np.uint64)
+    if arr.dtype.kind in "mM":
+        return arr.view(np.int64).view(np.uint64)
+    if arr.dtype.kind == "f":
+        raise InputError(
+            f"key column {name!r} has floating-point type {arr.dtype}; use an integer or string key"
+        )
+    return None
+
+
 def hash_keys(values: Any, name: str = "key") -> np.ndarray:
     """64-bit key words of one key column, per the key specification above.
 
@@ -122,6 +152,9 @@ def hash_keys(values: Any, name: str = "key") -> np.ndarray:
     -------
     numpy.ndarray of uint64
     """
+    fast = _integer_words(values, name)
+    if fast is not None:
+        return fast
     arr = _to_arrow(values)
     if arr.null_count:
         raise InputError(f"key column {name!r} has {arr.null_count} null value(s)")
@@ -133,20 +166,12 @@ def hash_keys(values: Any, name: str = "key") -> np.ndarray:
         raise InputError(
             f"key column {name!r} has floating-point type {t}; use an integer or string key"
         )
-    if pa.types.is_boolean(t):
-        arr = pc.cast(arr, pa.int64())
-        t = arr.type
-    if pa.types.is_temporal(t):
-        arr = (
-            arr.view(pa.int64()) if t.bit_width == 64 else pc.cast(arr.view(pa.int32()), pa.int64())
-        )
-        t = arr.type
-    if pa.types.is_integer(t):
-        if pa.types.is_unsigned_integer(t):
-            ints = np.asarray(pc.cast(arr, pa.uint64()).to_numpy(zero_copy_only=False))
-            return ints.astype(np.uint64, copy=False)
-        ints = np.asarray(pc.cast(arr, pa.int64()).to_numpy(zero_copy_only=False))
-        return ints.view(np.uint64)
+    if pa.types.is_boolean(t) or pa.types.is_temporal(t) or pa.types.is_integer(t):
+        # through Polars: it shares Arrow's memory, and its to_numpy stays zero-copy
+        words = _integer_words(pl.Series(name, arr), name)
+        if words is None:
+            raise InputError(f"key column {name!r} has unsupported type {t}")
+        return words
     textual = (
         pa.types.is_string, pa.types.is_large_string, pa.types.is_string_view,
         pa.types.is_binary, pa.types.is_binary_view, pa.types.is_fixed_size_binary,
