@@ -184,8 +184,10 @@ def linear_scores(X, coef, intercept, code, info_inv, out_h0, out_h1):
         z = np.empty(info_inv.shape[0], dtype=np.float64)
         for i in range(start, end):
             norm = _row_norm(code, X, i, info_inv, z)
-            h0, h1 = _score_pair(code, eta[i - start], norm)
-            out_h0[i] = h0
+            e = eta[i - start]
+            h0, h1 = _score_pair(code, e, norm)
+            # a NaN or infinite feature always makes the logit non-finite: flag it as NaN
+            out_h0[i] = h0 if math.isfinite(e) else math.nan
             out_h1[i] = h1
 
 
@@ -241,7 +243,10 @@ def linear_draw(
     X, coef, intercept, code, info_inv, y, keys, seed_mix, kappa, floor,
     out_idx, out_prob, out_offset, out_counts,
 ):  # fmt: skip
-    """One pass for a linear pilot and a known kappa: logits, scores and draw, fused."""
+    """One pass for a linear pilot and a known kappa: logits, scores and draw, fused.
+
+    A block with a non-finite logit gets ``out_counts[b] = -1`` (the caller raises).
+    """
     n, d = X.shape
     nblocks = (n + BLOCK - 1) // BLOCK
     for b in prange(nblocks):
@@ -254,16 +259,20 @@ def linear_draw(
                 eta[i - start] += X[i, j] * w
         z = np.empty(info_inv.shape[0], dtype=np.float64)
         c = start
+        bad = False
         for i in range(start, end):
             norm = _row_norm(code, X, i, info_inv, z)
-            h0, h1 = _score_pair(code, eta[i - start], norm)
+            e = eta[i - start]
+            bad |= not math.isfinite(e)
+            h0, h1 = _score_pair(code, e, norm)
             kept, a, off = _decide(h0, h1, y[i], keys[i], seed_mix, kappa, floor)
             if kept:
                 out_idx[c] = i
                 out_prob[c] = a
                 out_offset[c] = off
                 c += 1
-        out_counts[b] = c - start
+        # -1 marks a block holding a non-finite logit (a NaN or infinite feature)
+        out_counts[b] = -1 if bad else c - start
 
 
 @njit(cache=True)

@@ -74,7 +74,9 @@ def _linear_parts(model: Any) -> tuple[np.ndarray, float] | None:
     return coef, intercept
 
 
-def feature_matrix(frame: pl.DataFrame, features: list[str], *, source: str = "") -> np.ndarray:
+def feature_matrix(
+    frame: pl.DataFrame, features: list[str], *, source: str = "", check_finite: bool = True
+) -> np.ndarray:
     """Feature columns as one column-major float matrix, validated.
 
     float32 columns stay float32 (no widening copy); mixed numeric columns become float64.
@@ -92,12 +94,19 @@ def feature_matrix(frame: pl.DataFrame, features: list[str], *, source: str = ""
     target = pl.Float32 if dtypes <= {pl.Float32} else pl.Float64
     sub = sub.select(pl.all().cast(target))
     X = sub.to_numpy(order="fortran")
+    if check_finite:
+        raise_if_not_finite(X, features, source)
+    return X
+
+
+def raise_if_not_finite(X: np.ndarray, features: list[str], source: str = "") -> None:
+    """``InputError`` naming the first feature column with a null, NaN or infinite value."""
+    where = f" in {source}" if source else ""
     if X.shape[0] and not np.isfinite(X).all():
         bad = int(np.flatnonzero(~np.isfinite(X).all(axis=0))[0])
         raise InputError(
             f"feature column {features[bad]!r}{where} contains null, NaN or infinite values"
         )
-    return X
 
 
 @dataclass

@@ -94,7 +94,9 @@ def linear_logits(X, coef, intercept, out):
 def linear_scores(X, coef, intercept, code, info_inv, out_h0, out_h1):
     """Twin of ``_kernels.linear_scores``."""
     eta = np.asarray(X, dtype=np.float64) @ np.asarray(coef, dtype=np.float64) + intercept
-    out_h0[:], out_h1[:] = _scores(code, eta, _norms(code, X, info_inv))
+    h0, h1 = _scores(code, eta, _norms(code, X, info_inv))
+    out_h0[:] = np.where(np.isfinite(eta), h0, np.nan)
+    out_h1[:] = h1
 
 
 def _probabilities(h0, h1, kappa, floor):
@@ -134,6 +136,9 @@ def linear_draw(
     h0, h1 = np.empty(n), np.empty(n)
     linear_scores(X, coef, intercept, code, info_inv, h0, h1)
     draw(h0, h1, y, keys, seed_mix, kappa, floor, out_idx, out_prob, out_offset, out_counts)
+    for b in range(out_counts.shape[0]):
+        if np.isnan(h0[b * BLOCK : (b + 1) * BLOCK]).any():
+            out_counts[b] = -1
 
 
 def compact(out_idx, out_prob, out_offset, out_counts):

@@ -17,7 +17,7 @@ import polars as pl
 from fastsample import _kernels as K
 from fastsample.errors import InputError
 from fastsample.hashing import frame_keys, seed_mix
-from fastsample.pilot import Pilot, as_pilot, feature_matrix, fit_pilot
+from fastsample.pilot import Pilot, as_pilot, feature_matrix, fit_pilot, raise_if_not_finite
 from fastsample.strategies import (
     effective_floor,
     expected_count,
@@ -209,18 +209,27 @@ def _scores(
         h0.fill(1.0)
         h1.fill(-1.0)
         return h0, h1
-    X = feature_matrix(frame, pilot.features, source=source)
+    lin = pilot.linear
+    # a linear pilot's kernel flags non-finite features itself (no extra pass over X)
+    X = feature_matrix(frame, pilot.features, source=source, check_finite=lin is None)
     Minv = _info(code, info_inv)
     if n == 0:
         return h0, h1
-    lin = pilot.linear
     if lin is not None:
         K.for_rows(K.linear_scores, n)(X, lin[0], lin[1], code, Minv, h0, h1)
+        if np.isnan(h0).any():
+            _raise_non_finite(X, pilot, source)
     else:
         K.for_rows(K.strategy_scores, n)(
             code, pilot.logits(X), X if code in (K.OPT_L, K.OPT_A) else _EMPTY_2D, Minv, h0, h1
         )
     return h0, h1
+
+
+def _raise_non_finite(X: np.ndarray, pilot: Pilot, source: str) -> None:
+    raise_if_not_finite(X, pilot.features, source)
+    where = f" in {source}" if source else ""
+    raise InputError(f"pilot logits overflow{where}: features too large for the pilot's weights")
 
 
 def _info(code: int, info_inv: np.ndarray | None) -> np.ndarray:
@@ -299,9 +308,11 @@ def draw_batch(
     mix = seed_mix(plan.seed)
     lin = pilot.linear if pilot is not None else None
     if n and lin is not None:
-        X = feature_matrix(frame, pilot.features, source=source)  # type: ignore[union-attr]
+        X = feature_matrix(frame, pilot.features, source=source, check_finite=False)  # type: ignore[union-attr]
         K.for_rows(K.linear_draw, n)(X, lin[0], lin[1], code, _info(code, plan.info_inv), y, keys, mix,
                       plan.kappa, floor, idx, prob, off, counts)  # fmt: skip
+        if counts.min() < 0:
+            _raise_non_finite(X, pilot, source)  # type: ignore[arg-type]
     elif n:
         h0, h1 = _scores(frame, pilot, plan.strategy, plan.info_inv, source)
         K.for_rows(K.draw, n)(h0, h1, y, keys, mix, plan.kappa, floor, idx, prob, off, counts)
@@ -413,8 +424,6 @@ def sample_frame(
             X = feature_matrix(df, pl_obj.features)
             info_inv = information_inverse(X, pl_obj.logits(X))
     h0, h1 = _scores(df, pl_obj, strategy, info_inv, "")
-    if h0.size and not np.isfinite(h0).all():
-        raise InputError("pilot scores contain NaN or infinite values")
     neg = y == 0
     plan = plan_sampling(h0[neg], strategy=strategy, rate=rate, seed=seed, floor=floor,
                          info_inv=info_inv, columns=cols)  # fmt: skip

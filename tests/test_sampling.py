@@ -249,3 +249,16 @@ def test_bad_inputs_raise_one_line_errors(events, pilot) -> None:
         sample_frame(events.drop("f1"), label="y", pilot=pilot)
     with pytest.raises(InputError, match="needs a pilot"):
         sample_frame(events, label="y", strategy="proportional")
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), None])
+def test_non_finite_features_are_caught_by_the_fused_kernels(events, pilot, bad) -> None:
+    """The linear path skips a separate finiteness pass; the kernels must still catch it."""
+    df = events.with_columns(
+        pl.when(pl.col("id") == 13 + 7919 * 40_000).then(bad).otherwise(pl.col("f3")).alias("f3")
+    )
+    plan = sample_frame(events, label="y", pilot=pilot, rate=0.1, return_info=True)[1]["plan"]
+    with pytest.raises(InputError, match=r"feature column 'f3' in part-7\.parquet"):
+        draw_batch(df, label="y", pilot=pilot, plan=plan, source="part-7.parquet")
+    with pytest.raises(InputError, match="feature column 'f3'"):
+        sample_frame(df, label="y", pilot=pilot, rate=0.1)
