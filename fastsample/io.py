@@ -262,12 +262,13 @@ def iter_frames(
     batch_rows: int,
     columns: Sequence[str] | None = None,
 ) -> Iterator[tuple[Any, str]]:
-    """Yield ``(polars.DataFrame, file)`` over ``source`` in order, ``batch_rows`` rows each.
+    """Yield ``(polars.DataFrame, file)`` over ``source`` in order, ``batch_rows`` rows at most.
 
-    Each file is scanned with Polars' streaming engine (decoding runs in background threads
-    while the caller works on the previous batch); hive partition values are appended as
-    literal columns. Read failures become ``InputError`` naming the file. A batch is never
-    larger than ``batch_rows``; the last batch of a file may be smaller.
+    Files are read with pyarrow's batch reader (columns decoded in parallel, one row group
+    buffered at a time; no pre-buffering, which would keep every row group read so far until
+    the file is closed) and handed to Polars without copying. Polars' own streaming scan was
+    as fast here but held about 150 MB more at 16M rows. Hive partition values are appended as
+    literal columns. Read failures become ``InputError`` naming the file.
     """
     import polars as pl
 
@@ -276,21 +277,23 @@ def iter_frames(
     file_cols = [c for c in wanted if c in own]
     parts = source.partitions or [{} for _ in source.files]
     for path, part in zip(source.files, parts, strict=True):
-        lf = pl.scan_parquet(path, hive_partitioning=False)
-        if columns is not None or part:
-            lits = [
-                pl.lit(part[c], dtype=_polars_type(source.schema.field(c).type)).alias(c)
-                for c in wanted
-                if c not in own
-            ]
-            lf = lf.select(file_cols).with_columns(lits).select(wanted) if lits else lf.select(
-                file_cols
-            )
+        lits = [
+            pl.lit(part[c], dtype=_polars_type(source.schema.field(c).type)).alias(c)
+            for c in wanted
+            if c not in own
+        ]
         try:
-            for frame in lf.collect_batches(chunk_size=batch_rows):
-                if frame.height:
-                    yield frame, path
-        except (pl.exceptions.PolarsError, OSError) as exc:
+            pf = pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 22)
+            batches = pf.iter_batches(batch_size=batch_rows, columns=file_cols, use_threads=True)
+            for batch in batches:
+                if not batch.num_rows:
+                    continue
+                frame = pl.from_arrow(batch)
+                assert isinstance(frame, pl.DataFrame)
+                if lits:
+                    frame = frame.with_columns(lits).select(wanted)
+                yield frame, path
+        except (OSError, pa.ArrowException) as exc:
             raise InputError(f"cannot read {path!r}: {_one_line(exc)}") from None
 
 

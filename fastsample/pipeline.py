@@ -1,8 +1,9 @@
 """The streaming Parquet engine: scan -> score -> draw -> write, in bounded memory.
 
-:func:`sample_parquet` reads a Parquet source batch by batch (Polars' streaming scan, decoding
-in background threads), calls :func:`fastsample.sampling.draw_batch` on each batch and appends
-the kept rows to the output through an atomic writer. A row's fate depends only on its key (or,
+:func:`sample_parquet` reads a Parquet source batch by batch (pyarrow's batch reader on a
+prefetching thread, two batches ahead), calls :func:`fastsample.sampling.draw_batch` on each
+batch and appends the kept rows to the output through an atomic writer that encodes on its own
+thread. A row's fate depends only on its key (or,
 without a key column, its global row index in input order) and the seed, so the output does not
 depend on the batch size or the thread count. :func:`train_pilot` draws the pilot's
 case-control sample from the same kind of source on an independent hash stream.
@@ -79,6 +80,53 @@ def _label_type_check(src: Source, label: str) -> None:
     typ = src.schema.field(label).type
     if not (pa.types.is_integer(typ) or pa.types.is_boolean(typ) or pa.types.is_floating(typ)):
         raise InputError(f"label column {label!r} in {src.files[0]!r} must be 0/1, found type {typ}")
+
+
+def _prefetch(items: Any, depth: int = 2) -> Any:
+    """Iterate ``items`` on a background thread, ``depth`` items ahead (bounded memory).
+
+    Parquet decoding releases the GIL, so the next batch is decoded while the caller scores
+    and draws the current one. Exceptions are re-raised in the caller; leaving the loop early
+    stops the thread.
+    """
+    import queue
+    import threading
+
+    q: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            for item in items:
+                if not put((None, item)):
+                    return
+            put((None, done))
+        except BaseException as exc:  # handed to the consumer
+            put((exc, None))
+
+    thread = threading.Thread(target=work, name="fastsample-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            exc, item = q.get()
+            if exc is not None:
+                raise exc
+            if item is done:
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join()
 
 
 # --------------------------------------------------------------------------- pilot
@@ -193,10 +241,14 @@ def train_pilot(
 class SampleReport:
     """What :func:`sample_parquet` did: counts in and out, expected counts, kappa, timing.
 
-    ``expected_*`` are the expectations of the kept counts under the inclusion probabilities
-    actually used (``sum a_y`` over the input rows); ``target_negatives_out`` is ``rate * N0``.
-    In exact mode the expected and target negatives agree to rounding; in one-pass mode they
-    differ by the error of the pilot-sample estimate of kappa.
+    ``target_negatives_out`` is ``rate * N0``. ``expected_negatives_out`` is the expected
+    number of kept negatives under the probabilities actually used: in exact mode
+    ``sum_i clip(kappa h_i, floor, 1)`` over every negative (equal to the target up to
+    rounding); in one-pass mode the pilot-sample (Horvitz–Thompson) estimate of that sum, scaled
+    to this input's N0 — so realised minus expected shows the Bernoulli noise, and exact mode
+    shows in addition how far the one-pass kappa was off. ``expected_positives_out`` is N1
+    (every positive kept) except under ``lcc``, where it is ``sum_i a_1(x_i)`` over the
+    positives, computed exactly.
     """
 
     source: list[str]
@@ -562,7 +614,7 @@ def sample_parquet(
         try:
             offset = 0
             with progress_bar(total=src.num_rows, desc="sample", enabled=progress) as bar:
-                for frame, path in iter_frames(src, batch_rows=batch):
+                for frame, path in _prefetch(iter_frames(src, batch_rows=batch)):
                     kept = draw_batch(frame, label=label, pilot=pilot_obj, plan=plan,
                                       key=key_arg, row_offset=offset, source=repr(path))  # fmt: skip
                     n = frame.height
