@@ -59,6 +59,9 @@ _LAZY: dict[str, str] = {
     "undersample": "fastsample.reweight",
     "undersample_parquet": "fastsample.reweight",
     "SlidingWindowLearner": "fastsample.online",
+    "NegativeSamplingClassifier": "fastsample.estimators",
+    "NegativeSampler": "fastsample.samplers",
+    "KeyedRandomUnderSampler": "fastsample.samplers",
 }
 
 __all__ = ["__version__", *sorted(_LAZY)]

@@ -2,6 +2,10 @@
 
 - :class:`OffsetLogisticRegression`: logistic regression with a per-row offset (the likelihood
   estimator of DESIGN.md §2.3), served without the offset.
+- :class:`NegativeSamplingClassifier`: pilot -> keyed negative sample -> final model fitted
+  with the offset, IPW weights or a post-hoc correction; predicts population probabilities.
+- ``NegativeSampler`` and ``KeyedRandomUnderSampler`` (imbalanced-learn API) live in
+  :mod:`fastsample.samplers`, which needs the ``imblearn`` extra; they are re-exported here.
 """
 
 from __future__ import annotations
@@ -14,14 +18,24 @@ import numpy as np
 from scipy import linalg, optimize
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from fastsample import _glm_kernels as _k
 from fastsample.errors import InputError
 
-__all__ = ["OffsetLogisticRegression"]
+__all__ = ["NegativeSamplingClassifier", "OffsetLogisticRegression"]
+_SAMPLERS = ("NegativeSampler", "KeyedRandomUnderSampler")
+
+
+def __getattr__(name: str) -> Any:
+    # The samplers subclass imbalanced-learn's base class, an optional dependency.
+    if name in _SAMPLERS:
+        from fastsample import samplers
+
+        return getattr(samplers, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _as_offset(offset: Any, n: int, name: str = "offset") -> np.ndarray:
@@ -95,7 +109,7 @@ class OffsetLogisticRegression(ClassifierMixin, BaseEstimator):
     (3, 2)
     """
 
-    _parameter_constraints: dict[str, list[Any]] = {  # noqa: RUF012 - sklearn's convention
+    _parameter_constraints: dict[str, Any] = {  # noqa: RUF012 - sklearn's convention
         "C": [Interval(Real, 0, None, closed="right")],
         "fit_intercept": ["boolean"],
         "solver": [StrOptions({"newton", "lbfgs"})],
@@ -339,3 +353,371 @@ def _sigmoid(eta: np.ndarray) -> np.ndarray:
     e = np.exp(eta[~pos])
     out[~pos] = e / (1.0 + e)
     return out
+
+
+# -- sampling through the core ----------------------------------------------------------------
+
+_LABEL = "__fastsample_label__"
+_ROW = "__fastsample_row__"
+_COLUMNS = None  # set lazily: sampling.OutputColumns with names no user column can take
+_PILOT_MODELS = ("logistic", "sgd", "hgb", "gbm")
+
+
+def _output_columns():
+    global _COLUMNS
+    if _COLUMNS is None:
+        from fastsample.sampling import OutputColumns
+
+        _COLUMNS = OutputColumns(
+            prob="__fastsample_prob__",
+            weight="__fastsample_weight__",
+            offset="__fastsample_offset__",
+        )
+    return _COLUMNS
+
+
+def _is_fitted(est: Any) -> bool:
+    from sklearn.exceptions import NotFittedError
+
+    try:
+        check_is_fitted(est)
+    except NotFittedError:
+        return False
+    except TypeError:  # not an estimator
+        return False
+    return True
+
+
+def resolve_pilot(
+    pilot: Any, frame: Any, y01: np.ndarray, *, features: list[str], strategy: str, seed: int,
+    key: Any = None,
+) -> Any:  # fmt: skip
+    """The :class:`~fastsample.pilot.Pilot` to sample with, trained here when needed.
+
+    ``pilot`` may be None (a logistic pilot is trained unless the strategy is uniform), a
+    model name (``"logistic"``, ``"sgd"``, ``"hgb"``), an unfitted classifier (trained on a
+    case-control sample), a fitted classifier, a :class:`Pilot` or a path to a saved one.
+    """
+    import os
+
+    from fastsample.hashing import frame_keys
+    from fastsample.pilot import Pilot, as_pilot, fit_pilot
+
+    if pilot is None and strategy == "uniform":
+        return None
+    if pilot is None:
+        pilot = "logistic"
+    if isinstance(pilot, Pilot) or (
+        isinstance(pilot, (str, os.PathLike)) and os.path.exists(os.fspath(pilot))
+    ):
+        return as_pilot(pilot)
+    if isinstance(pilot, str) and pilot not in _PILOT_MODELS:
+        raise InputError(
+            f"pilot {pilot!r} is neither a saved pilot file nor one of {', '.join(_PILOT_MODELS)}"
+        )
+    if isinstance(pilot, str) or not _is_fitted(pilot):
+        keys = frame_keys(frame, key, 0)
+        return fit_pilot(frame, y01, features=features, model=pilot, seed=seed, keys=keys)
+    return as_pilot(pilot, features if getattr(pilot, "feature_names_in_", None) is None else None)
+
+
+def draw_sample(
+    frame: Any, y01: np.ndarray, *, features: list[str], pilot: Any, strategy: str, rate: float,
+    seed: int, floor: float | None = None, key: Any = None,
+) -> dict[str, Any]:  # fmt: skip
+    """Run :func:`fastsample.sampling.sample_frame` on a polars frame with 0/1 labels ``y01``.
+
+    Returns a dict with ``indices`` (kept rows, increasing), ``prob``, ``weight``, ``offset``,
+    the resolved ``pilot``, the sampling ``plan`` and the counts of ``sample_frame``'s info.
+    """
+    import polars as pl
+
+    from fastsample.sampling import sample_frame
+
+    df = frame.with_columns(
+        pl.Series(_LABEL, np.asarray(y01, dtype=np.int8)),
+        pl.int_range(frame.height, dtype=pl.Int64, eager=True).alias(_ROW),
+    )
+    pilot_obj = resolve_pilot(
+        pilot, df, y01, features=features, strategy=strategy, seed=seed, key=key
+    )
+    cols = _output_columns()
+    out, info = sample_frame(
+        df, label=_LABEL, features=features, pilot=pilot_obj, strategy=strategy, rate=rate,
+        seed=seed, key=key, floor=floor, columns=cols, return_info=True,
+    )  # fmt: skip
+    info = dict(info)
+    info.update(
+        indices=out.get_column(_ROW).to_numpy(),
+        prob=out.get_column(cols.prob).to_numpy(),
+        weight=out.get_column(cols.weight).to_numpy(),
+        offset=out.get_column(cols.offset).to_numpy(),
+        pilot=pilot_obj,
+    )
+    return info
+
+
+def _booster_kind(est: Any) -> str:
+    mod = type(est).__module__.split(".")[0]
+    if mod in ("lightgbm", "xgboost"):
+        return mod
+    if isinstance(est, OffsetLogisticRegression):
+        return "fastsample"
+    return "other"
+
+
+def _accepts_fit_param(est: Any, name: str) -> bool:
+    import inspect
+
+    try:
+        params = inspect.signature(est.fit).parameters
+    except (TypeError, ValueError):
+        return False
+    return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
+class NegativeSamplingClassifier(ClassifierMixin, BaseEstimator):
+    """Fit a classifier on a keyed negative sample and predict on the population scale.
+
+    ``fit(X, y)`` trains (or takes) a pilot, keeps every positive and a scored fraction of the
+    negatives with :func:`fastsample.sampling.sample_frame` (reproducible: each row's fate
+    depends on its row index and ``seed`` only), then fits the final ``estimator`` on the kept
+    rows with the chosen correction.
+
+    Parameters
+    ----------
+    estimator : classifier, default=None
+        The final model (cloned). ``None`` means ``OffsetLogisticRegression()``.
+    pilot : None, str, classifier, Pilot or path, default=None
+        ``None`` trains a logistic pilot on a case-control sample (not needed for
+        ``strategy="uniform"``); a model name (``"logistic"``, ``"sgd"``, ``"hgb"``) or an
+        unfitted classifier is trained the same way; a fitted classifier, a
+        :class:`~fastsample.pilot.Pilot` or a saved pilot file is used as is.
+    strategy : {"proportional", "uniform", "opt-l", "opt-a", "lcc"}, default="proportional"
+        Inclusion-probability strategy (DESIGN.md §2.2).
+    rate : float, default=0.1
+        Expected fraction of negatives kept.
+    correction : {"offset", "weights", "posthoc"}, default="offset"
+        ``"offset"``: fit with the log-odds offset (``offset=`` for OffsetLogisticRegression,
+        LightGBM ``init_score``, XGBoost ``base_margin``; any other estimator must accept an
+        ``offset`` fit parameter). ``"weights"``: inverse-probability ``sample_weight``.
+        ``"posthoc"``: plain fit, then ``logit p = s(x) - o(x)`` at prediction, with ``o``
+        recomputed from the pilot for the rows being predicted.
+    floor : float, optional
+        Lower bound on every inclusion probability.
+    seed : int, default=0
+        Sampling seed (the pilot's own sample uses a derived, independent stream).
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (2,)
+        ``classes_[1]`` is the positive class (the one always kept).
+    estimator_ : estimator
+        The fitted final model.
+    pilot_ : Pilot or None
+    plan_ : SamplingPlan
+        Strategy, rate, ``kappa`` and expected counts.
+    sample_indices_ : ndarray
+        Rows of ``X`` the final model was trained on.
+    sampling_prob_, sample_weight_, log_odds_offset_ : ndarray
+        Per kept row: ``a_y``, ``1 / a_y`` and ``log a_1 - log a_0``.
+    n_features_in_ : int
+    feature_names_in_ : ndarray
+        Defined only when ``X`` has string column names.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastsample import NegativeSamplingClassifier
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(20000, 2))
+    >>> y = (rng.random(20000) < 1 / (1 + np.exp(-(X[:, 0] - 4)))).astype(int)
+    >>> clf = NegativeSamplingClassifier(rate=0.05, seed=1).fit(X, y)
+    >>> clf.predict_proba(X).shape
+    (20000, 2)
+    """
+
+    _parameter_constraints: dict[str, Any] = {  # noqa: RUF012 - sklearn's convention
+        "estimator": [None, HasMethods(["fit"])],
+        "pilot": "no_validation",
+        "strategy": [StrOptions({"uniform", "proportional", "opt-l", "opt-a", "lcc"})],
+        "rate": [Interval(Real, 0, 1, closed="right")],
+        "correction": [StrOptions({"offset", "weights", "posthoc"})],
+        "floor": [None, Interval(Real, 0, 1, closed="both")],
+        "seed": [Interval(Integral, None, None, closed="neither")],
+    }
+
+    def __init__(
+        self,
+        estimator: Any = None,
+        pilot: Any = None,
+        strategy: str = "proportional",
+        rate: float = 0.1,
+        correction: str = "offset",
+        floor: float | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.estimator = estimator
+        self.pilot = pilot
+        self.strategy = strategy
+        self.rate = rate
+        self.correction = correction
+        self.floor = floor
+        self.seed = seed
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False
+        return tags
+
+    def _feature_names(self, n_features: int) -> list[str]:
+        names = getattr(self, "feature_names_in_", None)
+        if names is not None:
+            return [str(n) for n in names]
+        given = self.pilot
+        from fastsample.pilot import Pilot
+
+        if isinstance(given, Pilot) and len(given.features) == n_features:
+            return list(given.features)
+        return [f"x{j}" for j in range(n_features)]
+
+    def _frame(self, X: np.ndarray):
+        import polars as pl
+
+        names = self._feature_names(X.shape[1])
+        return pl.DataFrame({n: X[:, j] for j, n in enumerate(names)}), names
+
+    def fit(self, X: Any, y: Any):
+        """Sample and fit the final model.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            NumPy, pandas or Polars.
+        y : array-like of shape (n_samples,)
+            Two classes; the larger label in sorted order is the positive (always kept).
+
+        Returns
+        -------
+        self : NegativeSamplingClassifier
+        """
+        from sklearn.base import clone
+
+        self._validate_params()
+        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
+        check_classification_targets(y)
+        y_type = type_of_target(y, input_name="y", raise_unknown=True)
+        classes = np.unique(y)
+        if classes.shape[0] > 2:
+            raise ValueError(
+                f"Only binary classification is supported. The type of the target is {y_type}."
+            )
+        if classes.shape[0] < 2:
+            raise ValueError(
+                "NegativeSamplingClassifier needs samples of 2 classes in y; got 1 class"
+            )
+        self.classes_ = classes
+        y01 = (y == classes[1]).astype(np.int8)
+        frame, names = self._frame(X)
+        drawn = draw_sample(
+            frame, y01, features=names, pilot=self.pilot, strategy=self.strategy,
+            rate=self.rate, seed=int(self.seed), floor=self.floor,
+        )  # fmt: skip
+        idx = drawn["indices"]
+        self.pilot_ = drawn["pilot"]
+        self.plan_ = drawn["plan"]
+        self.sample_indices_ = idx
+        self.sampling_prob_ = drawn["prob"]
+        self.sample_weight_ = drawn["weight"]
+        self.log_odds_offset_ = drawn["offset"]
+        ys = y01[idx]
+        if ys.min(initial=1) == ys.max(initial=0):
+            raise InputError(
+                f"the sample of {idx.size} rows holds only one class; raise rate (now {self.rate})"
+            )
+        est: Any = OffsetLogisticRegression() if self.estimator is None else clone(self.estimator)
+        kind = _booster_kind(est)
+        Xs = X[idx]
+        if self.correction == "weights":
+            est.fit(Xs, ys, sample_weight=self.sample_weight_)
+        elif self.correction == "posthoc":
+            est.fit(Xs, ys)
+        elif kind == "lightgbm":
+            est.fit(Xs, ys, init_score=self.log_odds_offset_)
+        elif kind == "xgboost":
+            est.fit(Xs, ys, base_margin=self.log_odds_offset_)
+        elif _accepts_fit_param(est, "offset"):
+            est.fit(Xs, ys, offset=self.log_odds_offset_)
+        else:
+            raise InputError(
+                f"correction='offset' needs an estimator whose fit takes an offset "
+                f"(OffsetLogisticRegression, LightGBM, XGBoost); {type(est).__name__} does not: "
+                "use correction='weights' or 'posthoc'"
+            )
+        self.estimator_ = est
+        return self
+
+    def _sampled_offset(self, X: np.ndarray) -> np.ndarray:
+        """``o(x) = log a_1(x) - log a_0(x)`` for new rows, from the fitted pilot and plan."""
+        from fastsample.correction import log_odds_offset
+        from fastsample.strategies import inclusion_probabilities
+
+        if self.pilot_ is None:
+            logits = np.zeros(X.shape[0])
+        else:
+            frame, _ = self._frame(X)
+            logits = self.pilot_.logits(frame)
+        a0, a1 = inclusion_probabilities(
+            self.strategy, logits, kappa=self.plan_.kappa, floor=self.floor, X=X,
+            info_inv=self.plan_.info_inv,
+        )  # fmt: skip
+        return log_odds_offset(a0, a1)
+
+    def _model_logit(self, X: np.ndarray) -> np.ndarray:
+        est: Any = self.estimator_
+        kind = _booster_kind(est)
+        if kind == "fastsample":
+            return est.decision_function(X)
+        if kind == "xgboost":
+            # Serve with a zero margin: otherwise XGBoost adds a base_score it estimated from
+            # the sampled labels but never trained with (peers.md, summary point 3).
+            zeros = np.zeros(X.shape[0])
+            return np.asarray(est.predict(X, output_margin=True, base_margin=zeros), dtype=float)
+        if kind == "lightgbm":
+            return np.asarray(est.predict(X, raw_score=True), dtype=np.float64)
+        if hasattr(est, "decision_function"):
+            return np.asarray(est.decision_function(X), dtype=np.float64).reshape(-1)
+        p = np.asarray(est.predict_proba(X), dtype=np.float64)[:, 1]
+        p = np.clip(p, 1e-300, 1.0 - 2.0**-53)
+        return np.log(p) - np.log1p(-p)
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """Population-scale log-odds of the positive class.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        eta = self._model_logit(X)
+        if self.correction == "posthoc":
+            from fastsample.correction import correct_log_odds
+
+            eta = correct_log_odds(eta, self._sampled_offset(X))
+        return eta
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Population-scale class probabilities, columns in the order of ``classes_``."""
+        eta = self.decision_function(X)
+        return np.column_stack([_sigmoid(-eta), _sigmoid(eta)])
+
+    def predict_log_proba(self, X: Any) -> np.ndarray:
+        """Log of :meth:`predict_proba`, computed in log space."""
+        eta = self.decision_function(X)
+        return np.column_stack([-np.logaddexp(0.0, eta), -np.logaddexp(0.0, -eta)])
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Most probable class on the population scale."""
+        eta = self.decision_function(X)
+        return self.classes_[(eta > 0).astype(np.intp)]
