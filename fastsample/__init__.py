@@ -62,6 +62,7 @@ _LAZY: dict[str, str] = {
     "NegativeSamplingClassifier": "fastsample.estimators",
     "NegativeSampler": "fastsample.samplers",
     "KeyedRandomUnderSampler": "fastsample.samplers",
+    "ExtremeImbalanceClassifier": "fastsample.ensemble",
 }
 
 __all__ = ["__version__", *sorted(_LAZY)]
