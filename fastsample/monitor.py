@@ -19,8 +19,13 @@ Degradation rule (each test must be *both* practically large and statistically c
 * **Miscalibration** — predicted events ``pred = sum w p`` vs observed ``obs = sum w y``: flag when
   ``|obs / pred - 1| > calibration_tolerance`` and ``|obs - pred| > z * sqrt(sum w^2 p (1 - p))``.
   This needs no baseline.
-* **Event-rate shift** — against the baseline rate ``r0``: flag when
-  ``|rate / r0 - 1| > calibration_tolerance`` and ``|obs - r0 W| > z * sqrt(sum w^2 r0 (1 - r0))``.
+* **Event-rate shift** (drift, not by itself degradation) — against the baseline rate ``r0``:
+  ``event_rate_shift`` is set when ``|rate / r0 - 1| > calibration_tolerance`` and
+  ``|obs - r0 W| > z * sqrt(sum w^2 r0 (1 - r0))``. A model that predicts the new rate stays
+  calibrated and is not marked ``degraded``; one that does not also trips the calibration test.
+
+``degraded`` is true when the AUC or calibration test fires; ``reasons`` lists every test that
+fired, the event-rate shift included.
 
 The seed tutorial instead compared the mean AUC of the last 10 calls with the mean over all
 calls (which includes those 10), started only after 1000 calls, ignored noise, and reported
@@ -84,6 +89,7 @@ class WindowRecord:
     kept_fraction: float
     ess: float
     degraded: bool = False
+    event_rate_shift: bool = False
     reasons: tuple[str, ...] = field(default_factory=tuple)
 
     def as_dict(self) -> dict[str, Any]:
@@ -243,7 +249,7 @@ class PerformanceMonitor:
         auc = roc_auc(y, p, w)
         se = auc_standard_error(auc, kish_ess(w[pos]), kish_ess(w[~pos]))
         rec = WindowRecord(
-            window=len(self.records) + len(self._pending),
+            window=len(self.records),
             first_row=first,
             rows=n,
             positives=int(pos.sum()),
@@ -290,10 +296,12 @@ class PerformanceMonitor:
         base = self._baseline
         assert base is not None
         reasons = list(rec.reasons)
+        degraded = shift = False
         if not math.isnan(base.auc) and not math.isnan(rec.roc_auc):
             se = 0.0 if math.isnan(rec.auc_se) else rec.auc_se
             threshold = max(self.auc_tolerance, self.z * se)
             if base.auc - rec.roc_auc > threshold:
+                degraded = True
                 reasons.append(
                     f"auc: {rec.roc_auc:.4f} is {base.auc - rec.roc_auc:.4f} below baseline "
                     f"{base.auc:.4f} (threshold {threshold:.4f})"
@@ -307,8 +315,11 @@ class PerformanceMonitor:
                 abs(rec.event_rate / r0 - 1.0) > self.calibration_tolerance
                 and abs(obs - r0 * W) > self.z * sd
             ):
+                shift = True
                 reasons.append(f"event rate: {rec.event_rate:.4g} vs baseline {r0:.4g}")
-        return _with(rec, reasons=tuple(reasons), degraded=bool(reasons))
+        return _with(
+            rec, reasons=tuple(reasons), degraded=degraded or rec.degraded, event_rate_shift=shift
+        )
 
     def _emit(self, rec: WindowRecord) -> WindowRecord:
         self.records.append(rec)

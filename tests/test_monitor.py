@@ -50,6 +50,7 @@ def test_windows_are_exact_and_memory_is_bounded():
         mon.update(y[a:b], p[a:b], w[a:b])
         assert mon._buffered < mon.window_size
     assert len(mon.records) == 10 and seen == mon.records
+    assert [r.window for r in mon.records] == list(range(10))
     for rec in mon.records:
         sl = slice(rec.first_row, rec.first_row + rec.rows)
         ref = evaluate(y[sl], p[sl], w[sl])
@@ -97,7 +98,19 @@ def test_calibration_and_event_rate_shift_are_flagged():
     rec = mon.update(*_stream(rng, 5000, intercept=-2.2, model_intercept=-3.0))[0]
     kinds = {r.split(":")[0] for r in rec.reasons}
     assert {"calibration", "event rate"} <= kinds
+    assert rec.degraded and rec.event_rate_shift
     assert rec.calibration_ratio > 1.5
+
+
+def test_predicted_event_rate_shift_is_drift_not_degradation():
+    """The event rate doubles and the model knows it (its intercept moved too): the record
+    notes the shift but the model is not marked degraded."""
+    rng = np.random.default_rng(6)
+    mon = PerformanceMonitor(window_size=5000)
+    for _ in range(3):
+        mon.update(*_stream(rng, 5000))
+    rec = mon.update(*_stream(rng, 5000, intercept=-2.2))[0]
+    assert rec.event_rate_shift and not rec.degraded
 
 
 def test_kept_fraction_is_horvitz_thompson_not_mean_of_kept_probs():
