@@ -108,8 +108,9 @@ def test_undersampling_counts_reproducibility_and_keys():
     df = _frame(60_000, seed=2)
     y = df["y"].to_numpy()
     n1, n0 = y.sum(), len(y) - y.sum()
-    out, info = undersample(df, label="y", negatives_per_positive=2.0, seed=7, key="id",
-                            return_info=True)  # fmt: skip
+    out, info = undersample(
+        df, label="y", negatives_per_positive=2.0, seed=7, key="id", return_info=True
+    )
     rate = undersampling_rate(n1, n0, 2.0)
     assert rate == pytest.approx(2.0 * n1 / n0)
     assert info["positives_out"] == n1  # every positive kept
@@ -119,8 +120,13 @@ def test_undersampling_counts_reproducibility_and_keys():
     # reproducible, and keyed: shuffling the rows keeps the same ids
     again = undersample(df, label="y", negatives_per_positive=2.0, seed=7, key="id")
     assert again.equals(out)
-    shuffled = undersample(df.sample(fraction=1.0, shuffle=True, seed=3), label="y",
-                           negatives_per_positive=2.0, seed=7, key="id")  # fmt: skip
+    shuffled = undersample(
+        df.sample(fraction=1.0, shuffle=True, seed=3),
+        label="y",
+        negatives_per_positive=2.0,
+        seed=7,
+        key="id",
+    )
     assert sorted(shuffled["id"].to_list()) == sorted(out["id"].to_list())
     other = undersample(df, label="y", negatives_per_positive=2.0, seed=8, key="id")
     assert sorted(other["id"].to_list()) != sorted(out["id"].to_list())
@@ -136,8 +142,9 @@ def test_undersampled_model_needs_the_offset():
     model = LogisticRegression(C=np.inf, max_iter=1000).fit(Xs, ys)
     X, y = df.select("a", "b", "c").to_numpy(), df["y"].to_numpy()
     raw = model.predict_proba(X)[:, 1]
-    fixed = 1 / (1 + np.exp(-correct_log_odds(model.decision_function(X),
-                                               sample["log_odds_offset"][0])))  # fmt: skip
+    fixed = 1 / (
+        1 + np.exp(-correct_log_odds(model.decision_function(X), sample["log_odds_offset"][0]))
+    )
     assert raw.mean() > 10 * y.mean()
     assert abs(fixed.mean() / y.mean() - 1) < 4 / math.sqrt(y.sum())
 
@@ -147,3 +154,25 @@ def test_bad_ratio():
         undersampling_rate(10, 100, 0)
     with pytest.raises(InputError, match="no positive"):
         undersampling_rate(0, 100, 1)
+
+
+def test_undersample_parquet_matches_in_memory(tmp_path):
+    """Streaming engine and in-memory draw keep exactly the same keys (same seed and rate)."""
+    from fastsample.reweight import undersample_parquet
+
+    df = _frame(30_000, seed=4)
+    src = tmp_path / "log.parquet"
+    df.write_parquet(src, row_group_size=4000)
+    out = tmp_path / "under.parquet"
+    undersample_parquet(
+        src, out, label="y", negatives_per_positive=3.0, seed=5, key="id", progress=False
+    )
+    disk = pl.read_parquet(out)
+    mem = undersample(df, label="y", negatives_per_positive=3.0, seed=5, key="id")
+    assert sorted(disk["id"].to_list()) == sorted(mem["id"].to_list())
+    assert disk["y"].sum() == df["y"].sum()
+    np.testing.assert_allclose(
+        np.sort(disk["sampling_prob"].to_numpy()),
+        np.sort(mem["sampling_prob"].to_numpy()),
+        rtol=1e-12,
+    )
