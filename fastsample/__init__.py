@@ -50,6 +50,7 @@ _LAZY: dict[str, str] = {
     "PerformanceMonitor": "fastsample.monitor",
     "WindowRecord": "fastsample.monitor",
     "kish_ess": "fastsample.monitor",
+    "monitor_parquet": "fastsample.monitor",
     "OffsetLogisticRegression": "fastsample.estimators",
     "balanced_class_weights": "fastsample.reweight",
     "add_class_weight_column": "fastsample.reweight",

@@ -17,11 +17,13 @@ Degradation rule (each test must be *both* practically large and statistically c
   ``baseline_auc - auc > max(auc_tolerance, z * se)``, where ``se`` is the Hanley–McNeil
   standard error of the window's AUC computed with Kish effective class counts.
 * **Miscalibration** — predicted events ``pred = sum w p`` vs observed ``obs = sum w y``: flag when
-  ``|obs / pred - 1| > calibration_tolerance`` and ``|obs - pred| > z * sqrt(sum w^2 p (1 - p))``.
+  ``|obs / pred - 1| > calibration_tolerance`` and ``|obs - pred| > z * sd``, where ``sd`` is
+  the standard deviation of ``sum w (y - p)`` under a calibrated model *and* the sampling
+  (see :func:`calibration_sd`).
   This needs no baseline.
 * **Event-rate shift** (drift, not by itself degradation) — against the baseline rate ``r0``:
   ``event_rate_shift`` is set when ``|rate / r0 - 1| > calibration_tolerance`` and
-  ``|obs - r0 W| > z * sqrt(sum w^2 r0 (1 - r0))``. A model that predicts the new rate stays
+  ``|obs - r0 W| > z * calibration_sd(y, r0, w)``. A model that predicts the new rate stays
   calibrated and is not marked ``degraded``; one that does not also trips the calibration test.
 
 ``degraded`` is true when the AUC or calibration test fires; ``reasons`` lists every test that
@@ -45,7 +47,14 @@ import numpy as np
 
 from fastsample.errors import InputError
 
-__all__ = ["PerformanceMonitor", "WindowRecord", "auc_standard_error", "kish_ess"]
+__all__ = [
+    "PerformanceMonitor",
+    "WindowRecord",
+    "auc_standard_error",
+    "calibration_sd",
+    "kish_ess",
+    "monitor_parquet",
+]
 
 
 def kish_ess(weights: Any) -> float:
@@ -68,6 +77,23 @@ def auc_standard_error(auc: float, n_pos: float, n_neg: float) -> float:
         + max(n_neg - 1.0, 0.0) * (q2 - auc * auc)
     ) / (n_pos * n_neg)
     return math.sqrt(max(var, 0.0))
+
+
+def calibration_sd(y: Any, p: Any, weights: Any) -> float:
+    """Estimated standard deviation of ``T = sum_kept w (y - p)`` for a calibrated model.
+
+    Two sources of noise: the labels (``Var = sum_pop p (1 - p)``, estimated by
+    ``sum_kept w p (1 - p)``) and, for weights ``w = 1 / a`` of a Poisson sample, the draw
+    (Horvitz–Thompson variance ``sum_pop (1 - a)/a (y - p)^2``, estimated by
+    ``sum_kept (w^2 - w) (y - p)^2``). With ``w = 1`` this is ``sqrt(sum p (1 - p))``. Weights
+    below 1 are not inverse probabilities and add no sampling term.
+    """
+    yv = np.asarray(y, dtype=np.float64)
+    pv = np.asarray(p, dtype=np.float64)
+    w = np.asarray(weights, dtype=np.float64)
+    label_var = np.sum(w * pv * (1.0 - pv))
+    draw_var = np.sum(np.clip(w * w - w, 0.0, None) * (yv - pv) ** 2)
+    return math.sqrt(float(label_var + draw_var))
 
 
 @dataclass(frozen=True)
@@ -152,7 +178,7 @@ class PerformanceMonitor:
         self.records: list[WindowRecord] = []
         self._baseline: _Baseline | None = None
         self._pending: list[WindowRecord] = []
-        self._parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, float]] = []
+        self._parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         self._buffered = 0
         self._rows_consumed = 0
 
@@ -188,7 +214,9 @@ class PerformanceMonitor:
             sample_weight = 1.0 / a
         y, p, w = _as_arrays(y_true, y_prob, sample_weight)
         ww = np.ones_like(p) if w is None else w
-        seen = float(rows_seen) if rows_seen is not None else float(ww.sum())
+        # Rows each kept row stands for: its weight (a Horvitz–Thompson count), or an equal share
+        # of the caller's exact count when a batch is split across windows.
+        seen = ww if rows_seen is None else np.full(len(y), float(rows_seen) / max(len(y), 1))
         self._parts.append((y, p, ww, seen))
         self._buffered += len(y)
         out: list[WindowRecord] = []
@@ -223,15 +251,14 @@ class PerformanceMonitor:
         while need:
             y, p, w, s = self._parts[0]
             k = min(need, len(y))
-            frac = k / len(y)
             ys.append(y[:k])
             ps.append(p[:k])
             ws.append(w[:k])
-            seen += s * frac
+            seen += float(s[:k].sum())
             if k == len(y):
                 self._parts.pop(0)
             else:
-                self._parts[0] = (y[k:], p[k:], w[k:], s * (1.0 - frac))
+                self._parts[0] = (y[k:], p[k:], w[k:], s[k:])
             need -= k
         self._buffered -= n
         return np.concatenate(ys), np.concatenate(ps), np.concatenate(ws), seen
@@ -266,7 +293,7 @@ class PerformanceMonitor:
         )
         reasons = []
         # miscalibration needs no baseline
-        sd = math.sqrt(float(np.sum(w * w * p * (1.0 - p))))
+        sd = calibration_sd(y, p, w)
         if (
             pred > 0
             and abs(obs / pred - 1.0) > self.calibration_tolerance
@@ -310,7 +337,7 @@ class PerformanceMonitor:
         if 0.0 < r0 < 1.0:
             W = rec.weight_total
             obs = rec.event_rate * W
-            sd = math.sqrt(float(np.sum(w * w)) * r0 * (1.0 - r0))
+            sd = calibration_sd(y, np.full(y.shape[0], r0), w)
             if (
                 abs(rec.event_rate / r0 - 1.0) > self.calibration_tolerance
                 and abs(obs - r0 * W) > self.z * sd
@@ -394,3 +421,57 @@ def _with(rec: WindowRecord, **changes: Any) -> WindowRecord:
     d = asdict(rec)
     d.update(changes)
     return WindowRecord(**d)
+
+
+def monitor_parquet(
+    source: Any,
+    *,
+    label: str,
+    score: str,
+    weight: str | None = None,
+    sampling_prob: str | None = None,
+    window_size: int = 100_000,
+    batch_rows: int = 1 << 18,
+    flush: bool = False,
+    **options: Any,
+) -> PerformanceMonitor:
+    """Run a :class:`PerformanceMonitor` over scored rows stored in Parquet, in file order.
+
+    Reads only the needed columns, in batches (bounded memory); windows are consecutive runs of
+    ``window_size`` rows. ``options`` go to :class:`PerformanceMonitor`.
+
+    Parameters
+    ----------
+    source : Parquet file(s), glob or directory
+    label, score : 0/1 label and predicted probability columns
+    weight : row-weight column, optional (e.g. ``sample_weight``)
+    sampling_prob : inclusion-probability column, optional (used when ``weight`` is not given)
+    window_size, batch_rows : window and read-batch sizes
+    flush : also close a final partial window
+    """
+    from fastsample.io import iter_frames, require_columns, resolve_source
+
+    src = resolve_source(source)
+    cols = [label, score]
+    require_columns(src, [label], "label")
+    require_columns(src, [score], "score")
+    if weight is not None:
+        require_columns(src, [weight], "weight")
+        cols.append(weight)
+    if sampling_prob is not None:
+        require_columns(src, [sampling_prob], "sampling_prob")
+        cols.append(sampling_prob)
+    mon = PerformanceMonitor(window_size, **options)
+    for frame, path in iter_frames(src, batch_rows=batch_rows, columns=cols):
+        try:
+            mon.update(
+                frame[label].to_numpy(),
+                frame[score].to_numpy(),
+                frame[weight].to_numpy() if weight else None,
+                sampling_prob=frame[sampling_prob].to_numpy() if sampling_prob else None,
+            )
+        except InputError as exc:
+            raise InputError(f"{path}: {exc}") from None
+    if flush:
+        mon.flush()
+    return mon

@@ -36,6 +36,7 @@ from fastsample.errors import InputError
 __all__ = ["SlidingWindowLearner"]
 
 _ROW = "__fastsample_row"
+_POS = "__fastsample_pos"
 _LABEL = "__fastsample_y"
 
 
@@ -66,6 +67,9 @@ class SlidingWindowLearner:
     n_seen_, n_kept_ : rows received and rows kept so far
     n_updates_ : number of model updates
     history_ : list of dict, one per batch (rows, kept, window rows, Newton iterations)
+    last_batch_ : dict
+        Positions (``index``) of the last batch's kept rows and their ``sampling_prob`` — e.g.
+        to feed a :class:`fastsample.monitor.PerformanceMonitor` with only the logged rows.
     """
 
     def __init__(
@@ -166,6 +170,7 @@ class SlidingWindowLearner:
         n, d = X.shape
         cols: dict[str, Any] = {f"x{j}": X[:, j] for j in range(d)}
         cols[_LABEL] = y
+        cols[_POS] = np.arange(n, dtype=np.int64)
         cols[_ROW] = (
             np.arange(self.n_seen_, self.n_seen_ + n, dtype=np.int64)
             if keys is None
@@ -179,6 +184,7 @@ class SlidingWindowLearner:
         else:
             pilot, strategy = self._pilot(), self.strategy
         if not np.any(y == 0):  # nothing to sample: keep the positives
+            self.last_batch_ = {"index": np.arange(n), "sampling_prob": np.ones(n)}
             return X, y.astype(np.float64), np.zeros(n)
         kept = sample_frame(
             frame,
@@ -190,6 +196,10 @@ class SlidingWindowLearner:
             key=_ROW,
             floor=self.floor,
         )
+        self.last_batch_ = {
+            "index": kept[_POS].to_numpy(),
+            "sampling_prob": kept["sampling_prob"].to_numpy(),
+        }
         Xk = kept.select([f"x{j}" for j in range(d)]).to_numpy().astype(np.float64)
         return Xk, kept[_LABEL].to_numpy().astype(np.float64), kept["log_odds_offset"].to_numpy()
 

@@ -9,7 +9,12 @@ import pytest
 
 from fastsample.errors import InputError
 from fastsample.evaluation import evaluate
-from fastsample.monitor import PerformanceMonitor, auc_standard_error, kish_ess
+from fastsample.monitor import (
+    PerformanceMonitor,
+    auc_standard_error,
+    calibration_sd,
+    kish_ess,
+)
 
 
 def _stream(rng, n, *, intercept=-3.0, slope=1.5, model_slope=None, model_intercept=None):
@@ -157,3 +162,80 @@ def test_bad_input():
         mon.update([0, 1], [0.1, 0.2], sampling_prob=[0.0, 1.0])
     with pytest.raises(InputError, match="no complete window"):
         mon.plot("unused.png")
+
+
+def test_monitor_parquet_equals_in_memory(tmp_path):
+    import polars as pl
+
+    from fastsample.errors import InputError as IE
+    from fastsample.monitor import monitor_parquet
+
+    rng = np.random.default_rng(7)
+    y, p = _stream(rng, 12_000)
+    w = rng.uniform(1, 3, len(y))
+    path = tmp_path / "scores.parquet"
+    pl.DataFrame({"y": y, "p": p, "w": w}).write_parquet(path, row_group_size=1700)
+    disk = monitor_parquet(
+        path, label="y", score="p", weight="w", window_size=2500, batch_rows=900, flush=True
+    )
+    mem = PerformanceMonitor(window_size=2500)
+    mem.update(y, p, w)
+    mem.flush()
+    assert len(disk.records) == len(mem.records) == 5
+    for a, b in zip(disk.records, mem.records, strict=True):
+        for key, value in a.as_dict().items():
+            other = b.as_dict()[key]
+            if isinstance(value, float):
+                assert value == pytest.approx(other, rel=1e-12, nan_ok=True), key
+            else:
+                assert value == other, key
+    with pytest.raises(IE, match="score column 'q'"):
+        monitor_parquet(path, label="y", score="q")
+
+
+def test_calibration_sd_matches_monte_carlo_under_sampling():
+    """T = sum_kept w (y - p) for a calibrated model on a negative sample (w = 1/a). Over
+    R = 400 replicates the empirical variance of T has relative SE sqrt(2/(R-1)) = 7%; the
+    mean estimated variance must agree within 4 of those (28%). The naive
+    sum w^2 p (1 - p) (labels only, sampling weights squared) is far too large."""
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=5000)
+    p = 1 / (1 + np.exp(-(-4.0 + x)))
+    a0 = np.clip(0.1 * np.exp(x) / np.exp(0.5), 0.01, 1.0)
+    ts, est, naive = [], [], []
+    for _ in range(400):
+        y = (rng.random(5000) < p).astype(float)
+        a = np.where(y == 1, 1.0, a0)
+        keep = rng.random(5000) < a
+        w = 1 / a[keep]
+        ts.append(np.sum(w * (y[keep] - p[keep])))
+        est.append(calibration_sd(y[keep], p[keep], w) ** 2)
+        naive.append(np.sum(w**2 * p[keep] * (1 - p[keep])))
+    emp = np.var(ts, ddof=1)
+    assert abs(np.mean(est) / emp - 1) < 4 * math.sqrt(2 / 399)
+    assert np.mean(naive) > 2 * emp
+
+
+def test_miscalibration_is_flagged_on_sampled_rows():
+    """Only sampled rows are logged (weights 1/a). A stable model raises no flag; a model whose
+    probabilities are 2.5x too high is flagged for calibration in every window."""
+    rng = np.random.default_rng(9)
+
+    def sampled(n, shift):
+        x = rng.normal(size=n)
+        p = 1 / (1 + np.exp(-(-4.0 + x)))
+        y = (rng.random(n) < p).astype(int)
+        a = np.where(y == 1, 1.0, np.clip(0.1 * np.exp(x) / np.exp(0.5), 0.01, 1.0))
+        keep = rng.random(n) < a
+        served = 1 / (1 + np.exp(-(-4.0 + shift + x)))
+        return y[keep], served[keep], a[keep]
+
+    good = PerformanceMonitor(window_size=2000, baseline_windows=2)
+    bad = PerformanceMonitor(window_size=2000, baseline_windows=2)
+    for _ in range(8):
+        y, p, a = sampled(20_000, 0.0)
+        good.update(y, p, sampling_prob=a)
+        y, p, a = sampled(20_000, math.log(2.5))
+        bad.update(y, p, sampling_prob=a)
+    assert not any(r.degraded for r in good.records)
+    assert all(any(s.startswith("calibration") for s in r.reasons) for r in bad.records)

@@ -108,6 +108,9 @@ def test_reproducible_and_keyed():
         return learner
 
     a, b = run(7), run(7)
+    last = a.last_batch_
+    assert len(last["index"]) == a.history_[-1]["kept"]
+    assert np.all((last["sampling_prob"] > 0) & (last["sampling_prob"] <= 1))
     np.testing.assert_array_equal(a.coef_, b.coef_)
     assert [h["kept"] for h in a.history_] == [h["kept"] for h in b.history_]
     c = run(8)
