@@ -98,6 +98,9 @@ def main() -> int:
     pipelines: dict[str, Callable[[], None]] = {
         "Spark Parquet scan only (noop sink; the floor)": lambda: _noop(sdf),
         "plain PySpark: SQL expressions + `rand()` filter": lambda: _noop(baseline),
+        "`mapInArrow` identity (the Arrow round trip alone)": lambda: _noop(
+            sdf.mapInArrow(lambda batches: batches, sdf.schema)
+        ),
         "fastsample `sample_spark` (Arrow batches of 10,000, Spark's default)": fastsample_run(
             None
         ),
