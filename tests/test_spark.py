@@ -237,13 +237,28 @@ def test_exact_mode_refines_straddling_bins(sdf, data, pilot, monkeypatch):
 
 
 def test_uniform_without_pilot(sdf, data):
+    from fastsample.spark import plan_spark, sample_spark
+
+    local, info = sample_frame(
+        data, label="y", strategy="uniform", rate=0.3, key="id", seed=9, return_info=True
+    )
+    for exact in (False, True):
+        args = {"label": "y", "pilot": None, "strategy": "uniform", "rate": 0.3, "seed": 9}
+        # h = 1 for every negative: kappa = rate * N0 / N0 on both sides, bit for bit.
+        assert plan_spark(sdf, **args, exact=exact).kappa == info["plan"].kappa
+        _assert_same(local, _to_polars(sample_spark(sdf, **args, key="id", exact=exact)))
+
+
+def test_boolean_label(sdf, data, pilot):
+    from pyspark.sql import functions as F
+
     from fastsample.spark import sample_spark
 
-    out = _to_polars(
-        sample_spark(sdf, label="y", pilot=None, strategy="uniform", rate=0.25, key="id", seed=9)
-    )
-    local = sample_frame(data, label="y", strategy="uniform", rate=0.25, key="id", seed=9)
-    assert sorted(out["id"].to_list()) == sorted(local["id"].to_list())
+    flagged = sdf.withColumn("y", F.col("y") == 1)
+    out = _to_polars(sample_spark(flagged, label="y", pilot=pilot, rate=0.2, key="id", seed=1))
+    ref = _to_polars(sample_spark(sdf, label="y", pilot=pilot, rate=0.2, key="id", seed=1))
+    assert out["y"].dtype == pl.Boolean
+    _assert_same(ref.with_columns(pl.col("y") == 1), out)
 
 
 def test_bad_input_is_refused_on_the_driver(sdf, pilot):
