@@ -207,12 +207,12 @@ def _clip(v, floor):
 
 @njit(cache=True, inline="always")
 def _decide(h0, h1, y, key, seed_mix, kappa, floor):
-    """(kept, a_y, offset) for one row. offset = log a_1 - log a_0 on every row."""
+    """(kept, a_y, a_0, a_1) for one row; the caller takes logs only for kept rows."""
     a0 = _clip(kappa * h0, floor)
     a1 = 1.0 if h1 < 0.0 else _clip(kappa * h1, floor)
     a = a1 if y != 0 else a0
     u = _uniform(key, seed_mix)
-    return u < a, a, math.log(a1) - math.log(a0)
+    return u < a, a, a0, a1
 
 
 @njit(cache=True, parallel=True)
@@ -229,11 +229,11 @@ def draw(h0, h1, y, keys, seed_mix, kappa, floor, out_idx, out_prob, out_offset,
         start = b * BLOCK
         c = start
         for i in range(start, min(n, start + BLOCK)):
-            kept, a, off = _decide(h0[i], h1[i], y[i], keys[i], seed_mix, kappa, floor)
+            kept, a, a0, a1 = _decide(h0[i], h1[i], y[i], keys[i], seed_mix, kappa, floor)
             if kept:
                 out_idx[c] = i
                 out_prob[c] = a
-                out_offset[c] = off
+                out_offset[c] = math.log(a1) - math.log(a0)
                 c += 1
         out_counts[b] = c - start
 
@@ -265,11 +265,11 @@ def linear_draw(
             e = eta[i - start]
             bad |= not math.isfinite(e)
             h0, h1 = _score_pair(code, e, norm)
-            kept, a, off = _decide(h0, h1, y[i], keys[i], seed_mix, kappa, floor)
+            kept, a, a0, a1 = _decide(h0, h1, y[i], keys[i], seed_mix, kappa, floor)
             if kept:
                 out_idx[c] = i
                 out_prob[c] = a
-                out_offset[c] = off
+                out_offset[c] = math.log(a1) - math.log(a0)
                 c += 1
         # -1 marks a block holding a non-finite logit (a NaN or infinite feature)
         out_counts[b] = -1 if bad else c - start
