@@ -168,19 +168,26 @@ def linear_logits(X, coef, intercept, out):
                 out[i] += X[i, j] * w
 
 
+@njit(cache=True, inline="always")
+def _block_logits(X, coef, intercept, start, end):
+    """Logits of rows start..end-1, column by column (sequential reads of column-major X)."""
+    eta = np.full(end - start, intercept)
+    for j in range(X.shape[1]):
+        w = coef[j]
+        for i in range(start, end):
+            eta[i - start] += X[i, j] * w
+    return eta
+
+
 @njit(cache=True, parallel=True)
 def linear_scores(X, coef, intercept, code, info_inv, out_h0, out_h1):
     """strategy_scores fused with linear_logits: one read of X, no logits array."""
-    n, d = X.shape
+    n = X.shape[0]
     nblocks = (n + BLOCK - 1) // BLOCK
     for b in prange(nblocks):
         start = b * BLOCK
         end = min(n, start + BLOCK)
-        eta = np.full(end - start, intercept)
-        for j in range(d):
-            w = coef[j]
-            for i in range(start, end):
-                eta[i - start] += X[i, j] * w
+        eta = _block_logits(X, coef, intercept, start, end)
         z = np.empty(info_inv.shape[0], dtype=np.float64)
         for i in range(start, end):
             norm = _row_norm(code, X, i, info_inv, z)
@@ -247,16 +254,12 @@ def linear_draw(
 
     A block with a non-finite logit gets ``out_counts[b] = -1`` (the caller raises).
     """
-    n, d = X.shape
+    n = X.shape[0]
     nblocks = (n + BLOCK - 1) // BLOCK
     for b in prange(nblocks):
         start = b * BLOCK
         end = min(n, start + BLOCK)
-        eta = np.full(end - start, intercept)
-        for j in range(d):
-            w = coef[j]
-            for i in range(start, end):
-                eta[i - start] += X[i, j] * w
+        eta = _block_logits(X, coef, intercept, start, end)
         z = np.empty(info_inv.shape[0], dtype=np.float64)
         c = start
         bad = False
