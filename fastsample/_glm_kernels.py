@@ -41,15 +41,22 @@ def _loss_and_p(eta):
     return np.log1p(e), e / (1.0 + e)
 
 
+@njit(cache=True, inline="always")
+def _row_loss_resid(X, y, sample_weight, offset, coef, intercept, i):
+    # The loss and gradient kernels must see the same per-row terms, computed in the same
+    # order, or the Newton and L-BFGS paths would drift apart in the last bits.
+    eta = _eta(X, i, coef, intercept, offset)
+    w = sample_weight[i]
+    lo1p, p = _loss_and_p(eta)
+    return w, p, w * (lo1p - y[i] * eta), w * (p - y[i])
+
+
 @njit(cache=True)
 def _block_loss_grad(X, y, sample_weight, offset, coef, intercept, lo, hi, acc):
     d = X.shape[1]
     for i in range(lo, hi):
-        eta = _eta(X, i, coef, intercept, offset)
-        w = sample_weight[i]
-        lo1p, p = _loss_and_p(eta)
-        acc[d + 1] += w * (lo1p - y[i] * eta)
-        r = w * (p - y[i])
+        _, _, loss_i, r = _row_loss_resid(X, y, sample_weight, offset, coef, intercept, i)
+        acc[d + 1] += loss_i
         for j in range(d):
             acc[j] += r * X[i, j]
         acc[d] += r
@@ -59,11 +66,8 @@ def _block_loss_grad(X, y, sample_weight, offset, coef, intercept, lo, hi, acc):
 def _block_loss_grad_hess(X, y, sample_weight, offset, coef, intercept, lo, hi, g, h):
     d = X.shape[1]
     for i in range(lo, hi):
-        eta = _eta(X, i, coef, intercept, offset)
-        w = sample_weight[i]
-        lo1p, p = _loss_and_p(eta)
-        g[d + 1] += w * (lo1p - y[i] * eta)
-        r = w * (p - y[i])
+        w, p, loss_i, r = _row_loss_resid(X, y, sample_weight, offset, coef, intercept, i)
+        g[d + 1] += loss_i
         v = w * p * (1.0 - p)
         for j in range(d):
             xj = X[i, j]
