@@ -311,9 +311,7 @@ def imbalance_report(
                 raise InputError(f"bins: must be >= 1 (got {bins})")
             edges = _quantile_edges(lf, feature, int(bins), n_rows)
         else:
-            edges = np.asarray(list(bins), dtype=np.float64)
-            if edges.ndim != 1 or not np.all(np.isfinite(edges)) or np.any(np.diff(edges) <= 0):
-                raise InputError("bins: explicit edges must be finite and strictly increasing")
+            edges = _explicit_edges(bins)
         x = pl.col(feature).cast(pl.Float64)
         # bin k holds (edge_{k-1}, edge_k]: the count of interior edges strictly below x
         idx: Any = (
@@ -325,13 +323,7 @@ def imbalance_report(
         table = (
             class_table([idx.alias("bin")]).sort("bin", nulls_last=True).collect(engine="streaming")
         )
-        lower = np.concatenate([[-np.inf], edges])
-        upper = np.concatenate([edges, [np.inf]])
-        ids = table["bin"].to_list()
-        per_bin = table.with_columns(
-            pl.Series("lower", [None if i is None else float(lower[i]) for i in ids], pl.Float64),
-            pl.Series("upper", [None if i is None else float(upper[i]) for i in ids], pl.Float64),
-        ).select("bin", "lower", "upper", "n_rows", "rows", "positives", "negatives", "event_rate")
+        per_bin = _with_bin_bounds(table, edges)
 
     return ImbalanceReport(
         rows=rows,
@@ -347,6 +339,30 @@ def imbalance_report(
         group=group_name,
         feature=feature,
     )
+
+
+def _explicit_edges(bins: Any) -> np.ndarray:
+    # Shared with the Spark report so both reject the same edges with the same message.
+    edges = np.asarray(list(bins), dtype=np.float64)
+    if edges.ndim != 1 or not np.all(np.isfinite(edges)) or np.any(np.diff(edges) <= 0):
+        raise InputError("bins: explicit edges must be finite and strictly increasing")
+    return edges
+
+
+def _with_bin_bounds(table: Any, edges: np.ndarray) -> Any:
+    """The per-bin table with each bin's (lower, upper] bounds, in the report's column order.
+
+    Shared with the Spark report so both give the same table for the same counts.
+    """
+    import polars as pl
+
+    lower = np.concatenate([[-np.inf], edges])
+    upper = np.concatenate([edges, [np.inf]])
+    ids = table["bin"].to_list()
+    return table.with_columns(
+        pl.Series("lower", [None if i is None else float(lower[i]) for i in ids], pl.Float64),
+        pl.Series("upper", [None if i is None else float(upper[i]) for i in ids], pl.Float64),
+    ).select("bin", "lower", "upper", "n_rows", "rows", "positives", "negatives", "event_rate")
 
 
 def _scatter_sample(

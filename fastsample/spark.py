@@ -791,7 +791,7 @@ def imbalance_report_spark(
 
     F = require("pyspark.sql.functions", "spark")
     types = require("pyspark.sql.types", "spark")
-    from fastsample.report import ImbalanceReport, _ratio
+    from fastsample.report import ImbalanceReport, _explicit_edges, _ratio, _with_bin_bounds
 
     fields = {f.name: f.dataType for f in df.schema.fields}
     numeric = (types.NumericType, types.BooleanType)
@@ -859,9 +859,7 @@ def imbalance_report_spark(
             )
             edges = np.unique(np.asarray(clean.approxQuantile("v", probs, relative_error)))
         else:
-            edges = np.asarray(list(bins), dtype=np.float64)
-            if edges.ndim != 1 or not np.all(np.isfinite(edges)) or np.any(np.diff(edges) <= 0):
-                raise InputError("bins: explicit edges must be finite and strictly increasing")
+            edges = _explicit_edges(bins)
         x = F.col(feature).cast("double")
         # bin k holds (edge_{k-1}, edge_k], as in the local report
         idx: Any = F.lit(0)
@@ -869,13 +867,7 @@ def imbalance_report_spark(
             idx = idx + (x > float(e)).cast("int")
         data = data.withColumn("bin", F.when(x.isNull() | F.isnan(x), None).otherwise(idx))
         t = table(["bin"]).sort("bin", nulls_last=True)
-        lower = np.concatenate([[-np.inf], edges])
-        upper = np.concatenate([edges, [np.inf]])
-        ids = t["bin"].to_list()
-        per_bin = t.with_columns(
-            pl.Series("lower", [None if i is None else float(lower[i]) for i in ids], pl.Float64),
-            pl.Series("upper", [None if i is None else float(upper[i]) for i in ids], pl.Float64),
-        ).select("bin", "lower", "upper", "n_rows", "rows", "positives", "negatives", "event_rate")
+        per_bin = _with_bin_bounds(t, edges)
     return ImbalanceReport(
         rows=rows,
         positives=pos,
