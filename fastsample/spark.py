@@ -155,6 +155,35 @@ def _needed(label: str, features: Sequence[str], keys: Sequence[str]) -> list[st
     return list(dict.fromkeys([label, *features, *keys]))
 
 
+def _views(batches: Iterator[Any], cols: list[str]) -> Iterator[tuple[Any, Any]]:
+    """Each non-empty Arrow batch with a Polars view of ``cols``.
+
+    The batch itself is kept so that output rows can be gathered from it with their exact
+    Spark/Arrow types.
+    """
+    import polars as pl
+
+    for batch in batches:
+        if batch.num_rows == 0:
+            continue
+        view = pl.from_arrow(batch.select(cols))
+        assert isinstance(view, pl.DataFrame)
+        yield batch, view
+
+
+def _negative_scores(
+    view: Any, label: str, pilot: Any, strategy: str, info_inv: np.ndarray | None
+) -> np.ndarray:
+    """The pilot's scores of the batch's negatives (the rows the plan draws from)."""
+    import polars as pl
+
+    from fastsample.sampling import _scores, label_array
+
+    y = label_array(view, label)
+    h0, _ = _scores(view.filter(pl.Series(y == 0)), pilot, strategy, info_inv, "")
+    return h0
+
+
 def _draw_batches(
     batches: Iterator[Any],
     pilot_handle: Any,
@@ -163,7 +192,6 @@ def _draw_batches(
     features: list[str],
     keys: list[str],
 ) -> Iterator[Any]:
-    import polars as pl
     import pyarrow as pa
 
     from fastsample.sampling import draw_batch
@@ -172,11 +200,7 @@ def _draw_batches(
     key: str | list[str] = keys[0] if len(keys) == 1 else keys
     names = plan.columns.names()
     cols = _needed(label, features, keys)
-    for batch in batches:
-        if batch.num_rows == 0:
-            continue
-        view = pl.from_arrow(batch.select(cols))
-        assert isinstance(view, pl.DataFrame)
+    for batch, view in _views(batches, cols):
         kept = draw_batch(view.with_row_index(_ROW), label=label, pilot=pilot, plan=plan, key=key)
         if kept.height == 0:
             continue
@@ -205,20 +229,12 @@ def _histogram_batches(
     ``ranges`` (k x 2, sorted, disjoint) restricts the rows to scores inside one of them;
     an empty array means every negative.
     """
-    import polars as pl
     import pyarrow as pa
-
-    from fastsample.sampling import _scores, label_array
 
     pilot = pilot_handle.value
     cols = _needed(label, features, [])
-    for batch in batches:
-        if batch.num_rows == 0:
-            continue
-        view = pl.from_arrow(batch.select(cols))
-        assert isinstance(view, pl.DataFrame)
-        y = label_array(view, label)
-        h0, _ = _scores(view.filter(pl.Series(y == 0)), pilot, strategy, info_inv, "")
+    for _batch, view in _views(batches, cols):
+        h0 = _negative_scores(view, label, pilot, strategy, info_inv)
         if h0.size and not np.isfinite(h0).all():
             raise InputError("pilot scores contain NaN or infinite values")
         h0 = _in_ranges(h0, ranges)
@@ -249,20 +265,12 @@ def _scores_batches(
     ranges: np.ndarray,
 ) -> Iterator[Any]:
     """The negatives' scores that fall inside ``ranges`` (for the exact solve)."""
-    import polars as pl
     import pyarrow as pa
-
-    from fastsample.sampling import _scores, label_array
 
     pilot = pilot_handle.value
     cols = _needed(label, features, [])
-    for batch in batches:
-        if batch.num_rows == 0:
-            continue
-        view = pl.from_arrow(batch.select(cols))
-        assert isinstance(view, pl.DataFrame)
-        y = label_array(view, label)
-        h0, _ = _scores(view.filter(pl.Series(y == 0)), pilot, strategy, info_inv, "")
+    for _batch, view in _views(batches, cols):
+        h0 = _negative_scores(view, label, pilot, strategy, info_inv)
         h0 = _in_ranges(h0, ranges)
         if h0.size:
             yield pa.RecordBatch.from_pydict({"h": pa.array(h0, pa.float64())})
@@ -624,7 +632,6 @@ def _case_control_batches(
     q0: float,
 ) -> Iterator[Any]:
     """Rows of the pilot's case-control sample: features, label and the key word."""
-    import polars as pl
     import pyarrow as pa
 
     from fastsample.hashing import frame_keys, uniform_from_keys
@@ -632,11 +639,7 @@ def _case_control_batches(
 
     key: str | list[str] = keys[0] if len(keys) == 1 else keys
     cols = _needed(label, features, keys)
-    for batch in batches:
-        if batch.num_rows == 0:
-            continue
-        view = pl.from_arrow(batch.select(cols))
-        assert isinstance(view, pl.DataFrame)
+    for batch, view in _views(batches, cols):
         y = label_array(view, label)
         words = frame_keys(view, key)
         take = uniform_from_keys(words, stream) < np.where(y == 1, q1, q0)
