@@ -53,6 +53,20 @@ def _as_offset(offset: Any, n: int, name: str = "offset") -> np.ndarray:
     return arr
 
 
+def _binary_classes(y: np.ndarray, owner: str) -> np.ndarray:
+    """The two sorted classes of ``y``; the messages are the ones scikit-learn's checks expect."""
+    check_classification_targets(y)
+    y_type = type_of_target(y, input_name="y", raise_unknown=True)
+    classes = np.unique(y)
+    if classes.shape[0] > 2:
+        raise ValueError(
+            f"Only binary classification is supported. The type of the target is {y_type}."
+        )
+    if classes.shape[0] < 2:
+        raise ValueError(f"{owner} needs samples of 2 classes in y; got 1 class")
+    return classes
+
+
 class OffsetLogisticRegression(ClassifierMixin, BaseEstimator):
     """Binary logistic regression with a per-row offset on the log-odds.
 
@@ -158,17 +172,7 @@ class OffsetLogisticRegression(ClassifierMixin, BaseEstimator):
         """
         self._validate_params()
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], order="C")
-        check_classification_targets(y)
-        y_type = type_of_target(y, input_name="y", raise_unknown=True)
-        classes = np.unique(y)
-        if classes.shape[0] > 2:
-            raise ValueError(
-                f"Only binary classification is supported. The type of the target is {y_type}."
-            )
-        if classes.shape[0] < 2:
-            raise ValueError(
-                "OffsetLogisticRegression needs samples of 2 classes in y; got 1 class"
-            )
+        classes = _binary_classes(y, "OffsetLogisticRegression")
         self.classes_ = classes
         n, d = X.shape
         y01 = (y == classes[1]).astype(np.float64)
@@ -605,17 +609,7 @@ class NegativeSamplingClassifier(ClassifierMixin, BaseEstimator):
 
         self._validate_params()
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
-        check_classification_targets(y)
-        y_type = type_of_target(y, input_name="y", raise_unknown=True)
-        classes = np.unique(y)
-        if classes.shape[0] > 2:
-            raise ValueError(
-                f"Only binary classification is supported. The type of the target is {y_type}."
-            )
-        if classes.shape[0] < 2:
-            raise ValueError(
-                "NegativeSamplingClassifier needs samples of 2 classes in y; got 1 class"
-            )
+        classes = _binary_classes(y, "NegativeSamplingClassifier")
         self.classes_ = classes
         y01 = (y == classes[1]).astype(np.int8)
         frame, names = self._frame(X)
