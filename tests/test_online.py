@@ -7,6 +7,9 @@ import math
 import numpy as np
 import pytest
 
+# Imported before any test patches fastsample.pilot.fit_pilot: sampling binds the name at import,
+# and a first import inside the patch would keep the stub for every later test in the process.
+import fastsample.sampling  # noqa: F401
 from fastsample.errors import InputError
 from fastsample.estimators import OffsetLogisticRegression
 from fastsample.online import SlidingWindowLearner
