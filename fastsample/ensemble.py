@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from fastsample._validation import numeric_matrix
 from fastsample.errors import InputError
 
 __all__ = ["ExtremeImbalanceClassifier", "imbalance_ratio"]
@@ -102,20 +103,6 @@ class ExtremeImbalanceClassifier:
 
     # ------------------------------------------------------------------ helpers
 
-    @staticmethod
-    def _matrix(X: Any) -> np.ndarray:
-        if hasattr(X, "to_numpy") and not isinstance(X, np.ndarray):
-            X = X.to_numpy()
-        try:
-            M = np.asarray(X, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise InputError("X: features must be numeric") from None
-        if M.ndim != 2:
-            raise InputError(f"X must be two-dimensional, got shape {M.shape}")
-        if M.size and not np.isfinite(M).all():
-            bad = int(np.flatnonzero(~np.isfinite(M).all(axis=0))[0])
-            raise InputError(f"X: feature column {bad} contains NaN or infinite values")
-        return M
 
     def _frame(self, M: np.ndarray, y: np.ndarray | None = None) -> Any:
         import polars as pl
@@ -151,7 +138,7 @@ class ExtremeImbalanceClassifier:
             raise InputError(f"ensemble: {self.ensemble!r} is not 'bagging' or 'brf'")
         if int(self.n_estimators) < 1:
             raise InputError(f"n_estimators: must be >= 1 (got {self.n_estimators})")
-        M = self._matrix(X)
+        M = numeric_matrix(X)
         yv = np.asarray(y)
         if yv.shape != (M.shape[0],):
             raise InputError(f"y has shape {yv.shape}, expected ({M.shape[0]},)")
@@ -207,7 +194,7 @@ class ExtremeImbalanceClassifier:
     def _check(self, X: Any) -> np.ndarray:
         if not hasattr(self, "estimators_"):
             raise InputError("the classifier is not fitted yet")
-        M = self._matrix(X)
+        M = numeric_matrix(X)
         if M.shape[1] != self.n_features_in_:
             raise InputError(
                 f"X has {M.shape[1]} features, the model was fitted on {self.n_features_in_}"

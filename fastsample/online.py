@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from fastsample._validation import numeric_matrix
 from fastsample.errors import InputError
 
 __all__ = ["SlidingWindowLearner"]
@@ -132,21 +133,6 @@ class SlidingWindowLearner:
         if self._theta is None:
             raise InputError("the learner has no model yet: feed batches with both classes first")
 
-    def _matrix(self, X: Any) -> np.ndarray:
-        if hasattr(X, "to_numpy") and not isinstance(X, np.ndarray):
-            X = X.to_numpy()
-        try:
-            M = np.asarray(X, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise InputError("X: features must be numeric") from None
-        if M.ndim != 2:
-            raise InputError(f"X must be two-dimensional, got shape {M.shape}")
-        if self._d is not None and M.shape[1] != self._d:
-            raise InputError(f"X has {M.shape[1]} features, the learner was fed {self._d}")
-        if M.size and not np.isfinite(M).all():
-            bad = int(np.flatnonzero(~np.isfinite(M).all(axis=0))[0])
-            raise InputError(f"X: feature column {bad} contains NaN or infinite values")
-        return M
 
     def _pilot(self) -> Any:
         """The current model as a linear pilot for the sampling core."""
@@ -238,7 +224,7 @@ class SlidingWindowLearner:
         keys : array-like, optional
             Row keys for the keyed draw (default: position in the stream).
         """
-        M = self._matrix(X)
+        M = numeric_matrix(X, self._d)
         yv = np.asarray(y)
         if yv.shape != (M.shape[0],):
             raise InputError(f"y has shape {yv.shape}, expected ({M.shape[0]},)")
@@ -323,7 +309,7 @@ class SlidingWindowLearner:
         """Population-scale log-odds (no offset at serving time)."""
         self._check_fitted()
         assert self._theta is not None
-        M = self._matrix(X)
+        M = numeric_matrix(X, self._d)
         return M @ self._theta[:-1] + self._theta[-1]
 
     def predict_proba(self, X: Any) -> np.ndarray:
