@@ -11,7 +11,9 @@ import math
 import types
 
 import numpy as np
-from numba import njit, prange
+from numba import carray, njit, prange
+from numba import types as nb_types
+from numba.extending import intrinsic
 
 # --- hashing (DESIGN.md §3) ---------------------------------------------------------------
 
@@ -109,6 +111,8 @@ def _score_pair(code, eta, norm):
     return p * math.sqrt(_sigmoid(-eta)) * norm, -1.0
 
 
+# Callers guard the call with the strategy code: merely passing X and z to this inlined helper
+# on every row costs reference-count updates that made the serial draw kernels 3x slower.
 @njit(cache=True, inline="always")
 def _row_norm(code, X, i, info_inv, z):
     if code == OPT_L:
@@ -142,7 +146,9 @@ def strategy_scores(code, logits, X, info_inv, out_h0, out_h1):
     for b in prange(nblocks):
         z = np.empty(info_inv.shape[0], dtype=np.float64)
         for i in range(b * BLOCK, min(n, (b + 1) * BLOCK)):
-            norm = _row_norm(code, X, i, info_inv, z)
+            norm = 1.0
+            if code in (OPT_L, OPT_A):
+                norm = _row_norm(code, X, i, info_inv, z)
             h0, h1 = _score_pair(code, logits[i], norm)
             out_h0[i] = h0
             out_h1[i] = h1
@@ -190,13 +196,18 @@ def linear_scores(X, coef, intercept, code, info_inv, out_h0, out_h1):
         eta = _block_logits(X, coef, intercept, start, end)
         z = np.empty(info_inv.shape[0], dtype=np.float64)
         for i in range(start, end):
-            norm = _row_norm(code, X, i, info_inv, z)
+            norm = 1.0
+            if code in (OPT_L, OPT_A):
+                norm = _row_norm(code, X, i, info_inv, z)
             e = eta[i - start]
             h0, h1 = _score_pair(code, e, norm)
             # a NaN or infinite feature always makes the logit non-finite: flag it as NaN
             out_h0[i] = h0 if math.isfinite(e) else math.nan
             out_h1[i] = h1
 
+
+# Stand-in for X and info_inv where the strategy reads neither (never indexed).
+_NO_ROWS = np.zeros((0, 0), dtype=np.float64)
 
 # --- the draw (DESIGN.md §2.1, §2.5, §4) --------------------------------------------------
 
@@ -245,6 +256,33 @@ def draw(h0, h1, y, keys, seed_mix, kappa, floor, out_idx, out_prob, out_offset,
         out_counts[b] = c - start
 
 
+@njit(cache=True, inline="always")
+def _draw_block(eta, start, code, X, info_inv, y, keys, seed_mix, kappa, floor,
+                out_idx, out_prob, out_offset):  # fmt: skip
+    """Scores and draw of rows ``start .. start + len(eta)`` from their logits ``eta``.
+
+    Kept rows go to the front of the block's slice of the outputs; returns how many, or -1
+    when a logit is non-finite (a NaN or infinite feature).
+    """
+    z = np.empty(info_inv.shape[0], dtype=np.float64)
+    c = start
+    bad = False
+    for i in range(start, start + eta.shape[0]):
+        norm = 1.0
+        if code in (OPT_L, OPT_A):
+            norm = _row_norm(code, X, i, info_inv, z)
+        e = eta[i - start]
+        bad |= not math.isfinite(e)
+        h0, h1 = _score_pair(code, e, norm)
+        kept, a, a0, a1 = _decide(h0, h1, y[i], keys[i], seed_mix, kappa, floor)
+        if kept:
+            out_idx[c] = i
+            out_prob[c] = a
+            out_offset[c] = math.log(a1) - math.log(a0)
+            c += 1
+    return -1 if bad else c - start
+
+
 @njit(cache=True, parallel=True)
 def linear_draw(
     X, coef, intercept, code, info_inv, y, keys, seed_mix, kappa, floor,
@@ -260,22 +298,46 @@ def linear_draw(
         start = b * BLOCK
         end = min(n, start + BLOCK)
         eta = _block_logits(X, coef, intercept, start, end)
-        z = np.empty(info_inv.shape[0], dtype=np.float64)
-        c = start
-        bad = False
-        for i in range(start, end):
-            norm = _row_norm(code, X, i, info_inv, z)
-            e = eta[i - start]
-            bad |= not math.isfinite(e)
-            h0, h1 = _score_pair(code, e, norm)
-            kept, a, a0, a1 = _decide(h0, h1, y[i], keys[i], seed_mix, kappa, floor)
-            if kept:
-                out_idx[c] = i
-                out_prob[c] = a
-                out_offset[c] = math.log(a1) - math.log(a0)
-                c += 1
-        # -1 marks a block holding a non-finite logit (a NaN or infinite feature)
-        out_counts[b] = -1 if bad else c - start
+        out_counts[b] = _draw_block(eta, start, code, X, info_inv, y, keys, seed_mix, kappa,
+                                    floor, out_idx, out_prob, out_offset)  # fmt: skip
+
+
+@intrinsic
+def _pointer_like(typingctx, address, proto):
+    """The integer ``address`` as a pointer to ``proto``'s element type."""
+    ptr = nb_types.CPointer(proto.dtype)
+
+    def codegen(context, builder, signature, args):
+        return builder.inttoptr(args[0], context.get_value_type(ptr))
+
+    return ptr(address, proto), codegen
+
+
+@njit(cache=True, parallel=True)
+def linear_draw_columns(
+    addresses, proto, coef, intercept, code, y, keys, seed_mix, kappa, floor,
+    out_idx, out_prob, out_offset, out_counts,
+):  # fmt: skip
+    """``linear_draw`` reading each feature from its own column buffer: no matrix copy.
+
+    ``addresses[j]`` is the address of feature j's contiguous buffer of ``len(y)`` elements of
+    ``proto``'s dtype; the caller keeps those buffers alive. For the strategies without a row
+    norm (uniform, proportional, lcc). Same arithmetic in the same order as ``linear_draw``,
+    so the results are bit-identical.
+    """
+    n = y.shape[0]
+    nblocks = (n + BLOCK - 1) // BLOCK
+    for b in prange(nblocks):
+        start = b * BLOCK
+        end = min(n, start + BLOCK)
+        eta = np.full(end - start, intercept)
+        for j in range(addresses.shape[0]):
+            col = carray(_pointer_like(addresses[j], proto), n)
+            w = coef[j]
+            for i in range(start, end):
+                eta[i - start] += col[i] * w
+        out_counts[b] = _draw_block(eta, start, code, _NO_ROWS, _NO_ROWS, y, keys, seed_mix,
+                                    kappa, floor, out_idx, out_prob, out_offset)  # fmt: skip
 
 
 @njit(cache=True)
@@ -455,7 +517,8 @@ _SERIAL = {
     k: _serial_twin(k)
     for k in (
         uniform_from_keys, hash_bytes, combine_keys, strategy_scores, linear_logits,
-        linear_scores, draw, linear_draw, expected_count, correct_proba, correct_log_odds,
+        linear_scores, draw, linear_draw, linear_draw_columns, expected_count, correct_proba,
+        correct_log_odds,
     )
 }  # fmt: skip
 _SERIAL[solve_kappa] = _serial_twin(solve_kappa, _piece=_serial_twin(_piece))

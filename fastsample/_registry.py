@@ -116,6 +116,17 @@ def _linear_draw_args(rng, n, dtype, contiguous):
             *_draw_outputs(n))  # fmt: skip
 
 
+def _linear_draw_columns_args(rng, n, dtype, contiguous):
+    # the kernel reads contiguous column buffers, so ``contiguous`` does not apply; the
+    # zero-length ``proto`` view keeps the matrix holding those buffers alive with the args
+    X, coef, b, code, _, y, keys, mix, kappa, floor, *outs = _linear_draw_args(
+        rng, n, dtype, True
+    )
+    addresses = np.array([X.ctypes.data + j * X.strides[1] for j in range(X.shape[1])],
+                         dtype=np.uint64)  # fmt: skip
+    return (addresses, X[:0, 0], coef, b, code, y, keys, mix, kappa, floor, *outs)
+
+
 def _compact_args(rng, n, dtype, contiguous):
     args = _draw_args(rng, n, dtype, contiguous)
     K.draw(*args)
@@ -179,6 +190,8 @@ KERNELS: list[KernelCase] = [
     ],
     KernelCase("draw", K.draw, R.draw, _draw_args, (7, 8, 9, 10), False),
     KernelCase("linear_draw", K.linear_draw, R.linear_draw, _linear_draw_args, (10, 11, 12, 13), False),
+    KernelCase("linear_draw_columns", K.linear_draw_columns, R.linear_draw_columns,
+               _linear_draw_columns_args, (10, 11, 12, 13), False),
     KernelCase("compact", K.compact, R.compact, _compact_args, (0, 1, 2), True, returns=True),
     KernelCase(
         "solve_kappa", K.solve_kappa, R.solve_kappa, _solve_args, (), False, returns=True,

@@ -141,6 +141,19 @@ def linear_draw(
             out_counts[b] = -1
 
 
+def linear_draw_columns(
+    addresses, proto, coef, intercept, code, y, keys, seed_mix, kappa, floor,
+    out_idx, out_prob, out_offset, out_counts,
+):  # fmt: skip
+    """Twin of ``_kernels.linear_draw_columns``: the columns stacked into a matrix."""
+    n = np.asarray(y).shape[0]
+    ctype = np.ctypeslib.as_ctypes_type(proto.dtype)
+    cols = [np.ctypeslib.as_array((ctype * n).from_address(int(a))) for a in addresses]
+    X = np.column_stack(cols) if cols and n else np.zeros((n, len(cols)), dtype=proto.dtype)
+    linear_draw(X, coef, intercept, code, np.zeros((0, 0)), y, keys, seed_mix, kappa, floor,
+                out_idx, out_prob, out_offset, out_counts)  # fmt: skip
+
+
 def compact(out_idx, out_prob, out_offset, out_counts):
     """Twin of ``_kernels.compact``."""
     parts = [np.arange(b * BLOCK, b * BLOCK + c) for b, c in enumerate(out_counts)]

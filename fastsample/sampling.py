@@ -226,6 +226,27 @@ def _scores(
     return h0, h1
 
 
+def _feature_columns(frame: pl.DataFrame, features: list[str]) -> list[np.ndarray] | None:
+    """The feature columns as contiguous arrays of one float dtype, or None.
+
+    float32 or float64 columns without nulls come out as views of the frame's buffers; None
+    (use :func:`feature_matrix`) when the dtypes differ or a column is missing, not a float, or
+    has nulls, so the dtype rule and every error message stay :func:`feature_matrix`'s.
+    """
+    if any(f not in frame.columns for f in features):
+        return None
+    series = [frame.get_column(f) for f in features]
+    dtypes = {s.dtype for s in series}
+    if len(dtypes) != 1 or not dtypes <= {pl.Float32, pl.Float64}:
+        return None
+    if any(s.null_count() for s in series):
+        return None
+    cols = [s.to_numpy() for s in series]
+    if not all(c.flags.c_contiguous for c in cols):
+        return None
+    return cols
+
+
 def _raise_non_finite(X: np.ndarray, pilot: Pilot, source: str) -> None:
     raise_if_not_finite(X, pilot.features, source)
     where = f" in {source}" if source else ""
@@ -297,6 +318,47 @@ def draw_batch(
     source : str
         File name for error messages.
     """
+    drawn = draw_indices(frame, label=label, pilot=pilot, plan=plan, key=key,
+                         row_offset=row_offset, source=source)  # fmt: skip
+    return _attach(frame, drawn.index, drawn.prob, drawn.offset, plan.columns)
+
+
+@dataclass(frozen=True)
+class Drawn:
+    """The outcome of :func:`draw_indices` for one batch.
+
+    Attributes
+    ----------
+    index : ndarray of int64
+        Positions of the kept rows in the batch, increasing.
+    prob, offset : ndarray of float64
+        Inclusion probability and log-odds offset of each kept row.
+    labels : ndarray of int8
+        The batch's 0/1 labels (every row, validated).
+    """
+
+    index: np.ndarray
+    prob: np.ndarray
+    offset: np.ndarray
+    labels: np.ndarray
+
+
+def draw_indices(
+    frame: pl.DataFrame,
+    *,
+    label: str,
+    pilot: Pilot | None,
+    plan: SamplingPlan,
+    key: str | list[str] | None = None,
+    row_offset: int = 0,
+    source: str = "",
+) -> Drawn:
+    """Which rows of one batch are kept, without building the kept rows.
+
+    Same decisions as :func:`draw_batch` (whose parameters these are); ``frame`` needs only
+    the label, the pilot's features and the key columns. Engines holding the batch in another
+    form (an Arrow record batch) gather the kept rows themselves with ``index``.
+    """
     if pilot is None and plan.strategy != "uniform":
         raise InputError(f"strategy {plan.strategy!r} needs a pilot")
     y = label_array(frame, label, source=source)
@@ -307,7 +369,17 @@ def draw_batch(
     floor = effective_floor(plan.floor)
     mix = seed_mix(plan.seed)
     lin = pilot.linear if pilot is not None else None
-    if n and lin is not None:
+    cols = _feature_columns(frame, pilot.features) if n and lin is not None else None  # type: ignore[union-attr]
+    if cols is not None and code not in (K.OPT_L, K.OPT_A):
+        # the feature columns are read in place (``cols`` keeps them alive during the call)
+        addresses = np.array([c.ctypes.data for c in cols], dtype=np.uint64)
+        K.for_rows(K.linear_draw_columns, n)(addresses, cols[0][:0], lin[0], lin[1], code, y,  # type: ignore[index]
+                                             keys, mix, plan.kappa, floor, idx, prob, off,
+                                             counts)  # fmt: skip
+        if counts.min() < 0:
+            _raise_non_finite(feature_matrix(frame, pilot.features, check_finite=False),  # type: ignore[union-attr]
+                              pilot, source)  # type: ignore[arg-type]  # fmt: skip
+    elif n and lin is not None:
         X = feature_matrix(frame, pilot.features, source=source, check_finite=False)  # type: ignore[union-attr]
         K.for_rows(K.linear_draw, n)(X, lin[0], lin[1], code, _info(code, plan.info_inv), y, keys, mix,
                       plan.kappa, floor, idx, prob, off, counts)  # fmt: skip
@@ -317,7 +389,7 @@ def draw_batch(
         h0, h1 = _scores(frame, pilot, plan.strategy, plan.info_inv, source)
         K.for_rows(K.draw, n)(h0, h1, y, keys, mix, plan.kappa, floor, idx, prob, off, counts)
     kept = int(K.compact(idx, prob, off, counts)) if n else 0
-    return _attach(frame, idx[:kept], prob[:kept], off[:kept], plan.columns)
+    return Drawn(idx[:kept], prob[:kept], off[:kept], y)
 
 
 def _to_polars(frame: Any, label: Any) -> tuple[pl.DataFrame, str, str]:
@@ -478,9 +550,11 @@ def _expected_positives(h1: np.ndarray, y: np.ndarray, plan: SamplingPlan) -> fl
 
 
 __all__ = [
+    "Drawn",
     "OutputColumns",
     "SamplingPlan",
     "draw_batch",
+    "draw_indices",
     "label_array",
     "plan_from_pilot",
     "plan_sampling",
