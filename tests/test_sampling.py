@@ -17,7 +17,13 @@ from sklearn.linear_model import LogisticRegression
 
 from fastsample.errors import InputError
 from fastsample.pilot import fit_pilot
-from fastsample.sampling import OutputColumns, draw_batch, plan_from_pilot, sample_frame
+from fastsample.sampling import (
+    OutputColumns,
+    draw_batch,
+    draw_indices,
+    plan_from_pilot,
+    sample_frame,
+)
 from fastsample.strategies import STRATEGIES, inclusion_probabilities
 
 OUT = ["sampling_prob", "sample_weight", "log_odds_offset"]
@@ -59,6 +65,31 @@ def test_output_contract(events, pilot, strategy: str) -> None:
         assert (pos_off >= 0).all() and (pos_off > 0).mean() > 0.5
     assert info["positives_in"] + info["negatives_in"] == events.height
     assert info["rows_out"] == out.height
+
+
+@pytest.mark.parametrize("strategy", ["proportional", "lcc", "uniform"])
+def test_column_buffers_and_feature_matrix_draw_the_same(events, pilot, strategy: str) -> None:
+    """Float columns of one dtype are read in place; anything else goes through one matrix.
+
+    float32 -> float64 is exact and both kernels accumulate the logit in float64 in the same
+    order, so all three layouts must agree bit for bit.
+    """
+    plan = plan_from_pilot(pilot, strategy=strategy, rate=0.05, seed=3)
+    f32 = events  # float32 features: the column kernel on the frame's own buffers
+    f64 = events.with_columns(pl.col(FEATURES).cast(pl.Float64))  # column kernel, float64
+    mixed = events.with_columns(pl.col(FEATURES[0]).cast(pl.Float64))  # one float64 matrix
+    got = [
+        draw_indices(df, label="y", pilot=pilot, plan=plan, key="id") for df in (f32, f64, mixed)
+    ]
+    assert got[0].index.size > 100
+    for other in got[1:]:
+        np.testing.assert_array_equal(other.index, got[0].index)
+        np.testing.assert_array_equal(other.prob, got[0].prob)
+        np.testing.assert_array_equal(other.offset, got[0].offset)
+    np.testing.assert_array_equal(got[0].labels, events["y"].to_numpy())
+    whole = draw_batch(f32, label="y", pilot=pilot, plan=plan, key="id")
+    np.testing.assert_array_equal(whole["id"].to_numpy(), events["id"].to_numpy()[got[0].index])
+    np.testing.assert_array_equal(whole["sampling_prob"].to_numpy(), got[0].prob)
 
 
 @pytest.mark.parametrize("chunk", [1, 7, 4096, 65_536])
