@@ -1,9 +1,10 @@
 """The streaming Parquet engine: scan -> score -> draw -> write, in bounded memory.
 
-:func:`sample_parquet` reads a Parquet source batch by batch (pyarrow's batch reader on a
-prefetching thread, two batches ahead), calls :func:`fastsample.sampling.draw_batch` on each
-batch and appends the kept rows to the output through an atomic writer that encodes on its own
-thread. A row's fate depends only on its key (or,
+:func:`sample_parquet` reads a Parquet source as Arrow record batches (pyarrow's batch reader
+on a prefetching thread, two batches ahead). Only the label, feature and key columns of a batch
+are handed to :func:`fastsample.sampling.draw_indices`; the kept rows are then gathered from the
+Arrow batch itself, so the other columns are never converted, and appended to the output
+through an atomic writer that encodes on its own thread. A row's fate depends only on its key (or,
 without a key column, its global row index in input order) and the seed, so the output does not
 depend on the batch size or the thread count. :func:`train_pilot` draws the pilot's
 case-control sample from the same kind of source on an independent hash stream.
