@@ -9,6 +9,11 @@ Linear pilots (LogisticRegression, SGDClassifier with log loss, optionally behin
 StandardScalers in a Pipeline) are reduced to one coefficient vector and scored inside the
 Numba kernels straight from float32 feature columns; any other classifier is scored through
 ``decision_function`` / ``predict_proba`` in chunks.
+
+A saved bundle (version 2) holds the model as pickled bytes next to what is derived from it
+(the linear parts, the positive-class column, the feature count and the fingerprint), so
+loading it and scoring with a linear pilot neither imports scikit-learn nor unpickles the
+model; ``Pilot.model`` is unpickled on first use.
 """
 
 from __future__ import annotations
@@ -16,9 +21,9 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
@@ -28,7 +33,8 @@ from fastsample.errors import InputError
 from fastsample.hashing import derive_seed, seed_mix
 
 PILOT_FORMAT = "fastsample-pilot"
-PILOT_VERSION = 1
+# 1: the model object stored directly; 2: the model as pickled bytes plus its derived parts.
+PILOT_VERSION = 2
 DEFAULT_CHUNK_ROWS = 1 << 18
 # Negatives kept in the bundle for the one-pass kappa estimate: enough for a relative
 # standard error of the expected count well under 1% at ordinary rates, and a few MB on disk.
@@ -72,6 +78,13 @@ def _linear_parts(model: Any) -> tuple[np.ndarray, float] | None:
         coef = coef / np.asarray(scale, dtype=np.float64)
         intercept -= float(coef @ np.asarray(mean, dtype=np.float64))
     return coef, intercept
+
+
+def _check_n_features(n_in: Any, features: list[str]) -> None:
+    if n_in is not None and n_in != len(features):
+        raise InputError(
+            f"pilot model reads {n_in} features but {len(features)} feature names were given"
+        )
 
 
 def feature_matrix(
@@ -133,6 +146,11 @@ class Pilot:
         Counts of the data the pilot was drawn from.
     meta : dict
         Free-form provenance (seed, sample sizes, model name).
+
+    Notes
+    -----
+    On a pilot read by :meth:`load`, ``model`` is unpickled (importing scikit-learn) on first
+    access; linear scoring and ``fingerprint`` never need it.
     """
 
     model: Any
@@ -151,12 +169,36 @@ class Pilot:
         self.features = [str(f) for f in self.features]
         self._positive = _positive_column(self.model)
         self._linear = _linear_parts(self.model)
-        n_in = getattr(self.model, "n_features_in_", None)
-        if n_in is not None and n_in != len(self.features):
-            raise InputError(
-                f"pilot model reads {n_in} features but {len(self.features)} feature names were given"
-            )
+        self._n_features_in: int | None = getattr(self.model, "n_features_in_", None)
+        _check_n_features(self._n_features_in, self.features)
         self._fingerprint: str | None = None
+        # A loaded bundle keeps the pickled model here until ``model`` is first read.
+        self._model_blob: bytes | None = None
+        self._model_source = ""
+
+    if not TYPE_CHECKING:  # at run time only, so mypy still flags unknown attributes
+
+        def __getattr__(self, name: str) -> Any:
+            # Only reached when ``model`` is not set yet, i.e. on a pilot read by ``load``.
+            if name != "model" or self.__dict__.get("_model_blob") is None:
+                raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+            return self._unpickle_model()
+
+    def _unpickle_model(self) -> Any:
+        import joblib
+
+        blob = self._model_blob
+        assert blob is not None  # only called while the model is still pickled
+        try:
+            model = joblib.load(io.BytesIO(blob))
+        except Exception as exc:
+            raise InputError(
+                f"{self._model_source!r} is not a fastsample pilot file: its model cannot be"
+                f" unpickled ({type(exc).__name__})"
+            ) from None
+        self.model = model
+        self._model_blob = None  # the object is the truth from now on (save re-pickles it)
+        return model
 
     @property
     def linear(self) -> tuple[np.ndarray, float] | None:
@@ -220,7 +262,11 @@ class Pilot:
         return d if self._positive == 1 else -d
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the bundle with joblib (atomically: a temporary file, then a rename)."""
+        """Write the bundle with joblib (atomically: a temporary file, then a rename).
+
+        The model goes in as pickled bytes beside its linear parts and fingerprint, so
+        :meth:`load` can score a linear pilot without importing scikit-learn.
+        """
         import joblib
 
         from fastsample.io import atomic_path
@@ -233,8 +279,24 @@ class Pilot:
         return target
 
     def _state(self) -> dict[str, Any]:
+        if "model" not in self.__dict__ and self._model_blob is not None:
+            blob = self._model_blob  # loaded and never unpickled: write the same bytes back
+        else:
+            import joblib
+
+            buf = io.BytesIO()
+            joblib.dump(self.model, buf)
+            blob = buf.getvalue()
         return {
-            "model": self.model,
+            "model_pickle": blob,
+            # What loading needs without the model; the fingerprint is the in-memory one, so
+            # a reloaded pilot records the same fingerprint in outputs as the original.
+            "derived": {
+                "positive": self._positive,
+                "linear": self._linear,
+                "n_features_in": self._n_features_in,
+                "fingerprint": self.fingerprint,
+            },
             "features": self.features,
             "label": self.label,
             "logit_shift": self.logit_shift,
@@ -263,11 +325,45 @@ class Pilot:
             ) from None
         if not isinstance(payload, dict) or payload.get("format") != PILOT_FORMAT:
             raise InputError(f"{str(p)!r} is not a fastsample pilot file")
-        if payload.get("version") != PILOT_VERSION:
+        version = payload.get("version")
+        if version not in (1, PILOT_VERSION):
+            raise InputError(f"pilot file {str(p)!r} has unsupported version {version!r}")
+        try:
+            if version == 1:
+                # The model object itself: unpickling it imports scikit-learn.
+                return cls(**payload["pilot"])
+            return cls._from_state(payload["pilot"], source=str(p))
+        except InputError:
+            raise  # already one line naming what is wrong (InputError is a ValueError)
+        except (KeyError, TypeError, ValueError) as exc:
             raise InputError(
-                f"pilot file {str(p)!r} has unsupported version {payload.get('version')!r}"
-            )
-        return cls(**payload["pilot"])
+                f"{str(p)!r} is not a fastsample pilot file (malformed {type(exc).__name__})"
+            ) from None
+
+    @classmethod
+    def _from_state(cls, state: dict[str, Any], *, source: str) -> Pilot:
+        """A version-2 pilot whose model stays pickled until first read (no __post_init__)."""
+        pilot = cls.__new__(cls)
+        for f in fields(cls):
+            if f.name != "model":
+                setattr(pilot, f.name, state[f.name])
+        pilot.features = [str(f) for f in pilot.features]
+        derived = state["derived"]
+        pilot._positive = int(derived["positive"])
+        lin = derived["linear"]
+        pilot._linear = (
+            None if lin is None else (np.asarray(lin[0], dtype=np.float64), float(lin[1]))
+        )
+        n_in = derived["n_features_in"]
+        pilot._n_features_in = None if n_in is None else int(n_in)
+        _check_n_features(pilot._n_features_in, pilot.features)
+        pilot._fingerprint = str(derived["fingerprint"])
+        blob = state["model_pickle"]
+        if not isinstance(blob, bytes):
+            raise TypeError("model_pickle")
+        pilot._model_blob = blob
+        pilot._model_source = source
+        return pilot
 
 
 def as_pilot(obj: Any, features: list[str] | None = None) -> Pilot:
