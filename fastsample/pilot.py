@@ -210,13 +210,28 @@ class Pilot:
 
     @property
     def fingerprint(self) -> str:
-        """Short SHA-256 of the fitted model, features and shift (recorded in outputs)."""
-        if self._fingerprint is None:
-            import joblib
+        """Short SHA-256 of what the pilot computes (recorded in outputs).
 
-            buf = io.BytesIO()
-            joblib.dump((self.model, self.features, float(self.logit_shift)), buf)
-            self._fingerprint = hashlib.sha256(buf.getvalue()).hexdigest()[:16]
+        A linear pilot is identified by its features and population-scale coefficients, so the
+        same fit gives the same fingerprint in any process. Other models by a joblib dump with
+        the features and shift, which pickle's object sharing can make depend on what the
+        process did before (a saved bundle keeps the fingerprint it was saved with).
+        """
+        if self._fingerprint is None:
+            h = hashlib.sha256()
+            lin = self.linear
+            if lin is not None:
+                h.update(b"fastsample-linear-pilot\0")
+                h.update("\0".join(self.features).encode())
+                h.update(np.ascontiguousarray(lin[0], dtype="<f8").tobytes())
+                h.update(np.array([lin[1]], dtype="<f8").tobytes())
+            else:
+                import joblib
+
+                buf = io.BytesIO()
+                joblib.dump((self.model, self.features, float(self.logit_shift)), buf)
+                h.update(buf.getvalue())
+            self._fingerprint = h.hexdigest()[:16]
         return self._fingerprint
 
     def logits(

@@ -189,3 +189,30 @@ def test_bad_version_2_bundles(tmp_path, linear) -> None:
     joblib.dump(payload, tmp_path / "features.joblib")
     with pytest.raises(InputError, match="reads 4 features but 1 feature names"):
         Pilot.load(tmp_path / "features.joblib")
+
+
+def test_linear_fingerprint_does_not_depend_on_the_process_history(tmp_path, linear) -> None:
+    """The same fit, in a fresh process and in one that loaded a pilot first, same fingerprint.
+
+    A joblib dump of the model depended on what pickle had shared before; a linear pilot is
+    now identified by its features and population-scale coefficients.
+    """
+    path = linear.save(tmp_path / "other.joblib")
+    fit = textwrap.dedent(
+        """
+        import sys
+        sys.path.insert(0, "tests")
+        from helpers import FEATURES, make_events
+        from fastsample.pilot import as_pilot, fit_pilot
+        if len(sys.argv) > 1:
+            as_pilot(sys.argv[1]).model  # load and unpickle a bundle first
+        data = make_events(20_000, seed=4)
+        print(fit_pilot(data, data["y"].to_numpy(), features=FEATURES, seed=9).fingerprint)
+        """
+    )
+    fresh = subprocess.run([sys.executable, "-c", fit], capture_output=True, text=True, check=True)
+    after = subprocess.run([sys.executable, "-c", fit, str(path)], capture_output=True, text=True,
+                           check=True)  # fmt: skip
+    assert fresh.stdout.strip() and fresh.stdout == after.stdout
+    # and it tracks the coefficients: a different fit, a different fingerprint
+    assert linear.fingerprint != fresh.stdout.strip()
