@@ -14,8 +14,10 @@ table). Every pipeline runs as its own Python process on the same file, in rotat
   ``fastsample pilot``) and strategy ``proportional`` — scores every row, draws, writes the
   kept rows with three extra columns and the metadata.
 
-Peak RSS is the process's ``ru_maxrss``, read by a small wrapper process that starts it. The memory check runs ``fastsample sample``
-on logs of two sizes (default 4M and 16M rows) and reports the ratio of peak RSS.
+Peak RSS is the process's ``ru_maxrss`` and CPU seconds its user + system time, read by a small
+wrapper process that starts it (on a 2-core machine a pipeline using both cores fully shows
+twice its wall time). The memory check runs ``fastsample sample`` on logs of two sizes (default
+4M and 16M rows) and reports the ratio of peak RSS.
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ class Run:
     seconds: float
     max_rss_mb: float
     rows_out: int | None = None
+    cpu_seconds: float | None = None
 
 
 @dataclass
@@ -90,6 +93,7 @@ class BenchResult:
                 "seconds": sec,
                 "mrows_per_s": self.rows / sec / 1e6,
                 "max_rss_mb": max(r.max_rss_mb for r in rs),
+                "cpu_seconds": statistics.median(r.cpu_seconds or 0.0 for r in rs),
                 "rows_out": float(rs[-1].rows_out or 0),
             }
         return out
@@ -106,15 +110,16 @@ class BenchResult:
             f"({self.machine.get('cpus', '?')} CPUs, load average "
             f"{self.machine.get('load_before', '?')} before the run).",
             "",
-            "| pipeline | median s | Mrows/s | x Polars decode | fastsample x this | "
+            "| pipeline | median s | CPU s | Mrows/s | x Polars decode | fastsample x this | "
             "peak RSS MB | rows out |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
         for name, m in med.items():
             ratio = m["mrows_per_s"] / base if base else float("nan")
             vs = fs / m["mrows_per_s"] if fs else float("nan")
             lines.append(
-                f"| {name} | {m['seconds']:.2f} | {m['mrows_per_s']:.2f} | {ratio:.2f} | "
+                f"| {name} | {m['seconds']:.2f} | {m['cpu_seconds']:.1f} | {m['mrows_per_s']:.2f} | "
+                f"{ratio:.2f} | "
                 f"{vs:.2f} | {m['max_rss_mb']:,.0f} | {int(m['rows_out']):,} |"
             )
         if self.rss:
@@ -145,7 +150,8 @@ import resource, subprocess, sys, time
 t = time.perf_counter()
 code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode
 sec = time.perf_counter() - t
-print(sec, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, flush=True)
+ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(sec, ru.ru_utime + ru.ru_stime, ru.ru_maxrss, flush=True)
 sys.exit(code)
 """
 
@@ -155,8 +161,9 @@ def _run(cmd: list[str], name: str) -> Run:
                           capture_output=True, text=True)  # fmt: skip
     if proc.returncode != 0:
         raise RuntimeError(f"{name} failed ({proc.returncode}): {proc.stderr.strip()[-500:]}")
-    seconds, kb = proc.stdout.split()[-2:]
-    return Run(name=name, seconds=float(seconds), max_rss_mb=int(kb) / 1024.0)
+    seconds, cpu, kb = proc.stdout.split()[-3:]
+    return Run(name=name, seconds=float(seconds), max_rss_mb=int(kb) / 1024.0,
+               cpu_seconds=float(cpu))  # fmt: skip
 
 
 def _rows_of(path: str) -> int:

@@ -149,3 +149,19 @@ def test_demo_offset_fit_is_calibrated_and_naive_is_not():
     assert abs(by["offset fit (fastsample)"]["mean_p"] - observed) < 6 * se
     assert by["same sample, no offset (naive)"]["mean_p"] > 3 * observed
     assert res.sample["positives_out"] == res.sample["positives_in"]
+
+
+def test_bench_runs_every_pipeline_on_a_small_log(tmp_path, capsys):
+    """``fastsample bench`` end to end at toy size: every pipeline ran and its numbers add up."""
+    assert main(["bench", "--rows", "60k", "--features", "3", "--repeats", "1", "--rss-small",
+                 "20k", "--rss-large", "40k", "--dir", str(tmp_path), "--json", "--quiet"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    med = res["medians"]
+    assert {"polars decode", "polars hash filter + sink", "fastsample sample"} <= set(med)
+    for name, m in med.items():
+        assert m["seconds"] > 0 and m["cpu_seconds"] > 0, name
+        assert m["mrows_per_s"] == pytest.approx(60_000 / m["seconds"] / 1e6)
+    fs = med["fastsample sample"]
+    # the sample keeps every positive and about 5% of the negatives: far fewer rows than in
+    assert 0 < fs["rows_out"] < 60_000 * 0.5
+    assert res["rss"]["small_mb"] > 0 and res["rss"]["large_mb"] > 0
