@@ -147,10 +147,10 @@ class _Prefetch:
         self.close()
 
 
-#: Batches decoded ahead of the one being sampled. Deep enough to keep the reader busy through
-#: the ~1 s of start-up (Numba, pilot, plan) on a 2-core machine; about 25 MB a batch of
-#: 262,144 rows x 21 columns, a constant that does not grow with the input.
-_PREFETCH_DEPTH = 8
+#: Batches decoded ahead of the one being sampled. Deeper queues did not help on 2 cores
+#: (30M rows, whole processes: depth 2 ran in 4.48-4.81 s, depth 8 in 4.61-5.17 s and held
+#: 90 MB more), likely because a batch decoded long before is no longer in cache.
+_PREFETCH_DEPTH = 2
 
 
 # --------------------------------------------------------------------------- pilot
