@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -99,13 +100,39 @@ def test_not_parquet_and_truncated(tmp_path):
 
 
 def test_unreadable_file(tmp_path):
+    """A file without read permission is a one-line error naming it, also from the CLI.
+
+    Root reads everything, so under root (as in CI) the checks run without the capabilities
+    that bypass file permissions (util-linux ``setpriv``).
+    """
+    prefix: list[str] = []
     if os.geteuid() == 0:
-        pytest.skip("root reads everything")
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            pytest.skip("running as root without setpriv: cannot make a file unreadable")
+        caps = "-dac_override,-dac_read_search"
+        prefix = [setpriv, f"--inh-caps={caps}", f"--bounding-set={caps}"]
     f = _write(tmp_path / "u.parquet", x=[1])
+    out = tmp_path / "out.parquet"
     os.chmod(f, 0)
     try:
-        with pytest.raises(InputError, match=r"u\.parquet"):
-            fio.resolve_source(f)
+        code = (
+            "import sys\n"
+            "from fastsample.errors import InputError\n"
+            "from fastsample.io import resolve_source\n"
+            "try:\n"
+            "    resolve_source(sys.argv[1])\n"
+            "except InputError as exc:\n"
+            "    print(exc)\n"
+        )
+        res = subprocess.run([*prefix, sys.executable, "-c", code, str(f)], capture_output=True,
+                             text=True, check=True)  # fmt: skip
+        assert "u.parquet" in res.stdout and res.stdout.count("\n") == 1
+        cli = subprocess.run([*prefix, sys.executable, "-m", "fastsample", "sample", str(f), "-o",
+                              str(out), "--label", "x", "--strategy", "uniform", "--quiet"],
+                             capture_output=True, text=True)  # fmt: skip
+        assert cli.returncode == 2 and "u.parquet" in cli.stderr
+        assert "Traceback" not in cli.stderr and not out.exists()
     finally:
         os.chmod(f, 0o644)
 
