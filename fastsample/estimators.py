@@ -362,7 +362,6 @@ def _sigmoid(eta: np.ndarray) -> np.ndarray:
 # -- sampling through the core ----------------------------------------------------------------
 
 _LABEL = "__fastsample_label__"
-_ROW = "__fastsample_row__"
 _COLUMNS = None  # set lazily: sampling.OutputColumns with names no user column can take
 _PILOT_MODELS = ("logistic", "sgd", "hgb", "gbm")
 
@@ -438,10 +437,7 @@ def draw_sample(
 
     from fastsample.sampling import sample_frame
 
-    df = frame.with_columns(
-        pl.Series(_LABEL, np.asarray(y01, dtype=np.int8)),
-        pl.int_range(frame.height, dtype=pl.Int64, eager=True).alias(_ROW),
-    )
+    df = frame.with_columns(pl.Series(_LABEL, np.asarray(y01, dtype=np.int8)))
     pilot_obj = resolve_pilot(
         pilot, df, y01, features=features, strategy=strategy, seed=seed, key=key
     )
@@ -452,7 +448,6 @@ def draw_sample(
     )  # fmt: skip
     info = dict(info)
     info.update(
-        indices=out.get_column(_ROW).to_numpy(),
         prob=out.get_column(cols.prob).to_numpy(),
         weight=out.get_column(cols.weight).to_numpy(),
         offset=out.get_column(cols.offset).to_numpy(),

@@ -458,7 +458,8 @@ def sample_frame(
     columns : OutputColumns, optional
         Names of the added columns.
     return_info : bool
-        Also return a dict with the plan, counts and pilot fingerprint.
+        Also return a dict with the plan, counts, pilot fingerprint and ``indices``: the
+        positions of the kept rows in the input, increasing.
 
     Returns
     -------
@@ -536,6 +537,7 @@ def sample_frame(
         "expected_positives_out": _expected_positives(h1, y, plan),
         "pilot_fingerprint": pl_obj.fingerprint if pl_obj is not None else None,
         "pilot": pl_obj,
+        "indices": idx[:kept].copy(),
     }
     return result, info
 

@@ -45,6 +45,9 @@ def test_output_contract(events, pilot, strategy: str) -> None:
     joined = out.select(events.columns).join(events, on="id", how="left", suffix="_in")
     for c in events.columns[1:]:
         assert (joined[c] == joined[f"{c}_in"]).all()
+    # info["indices"]: the kept rows' positions in the input
+    assert (np.diff(info["indices"]) > 0).all()
+    assert out.select(events.columns).equals(events[info["indices"]])
     prob = out["sampling_prob"].to_numpy()
     assert ((prob > 0) & (prob <= 1)).all()
     np.testing.assert_array_equal(out["sample_weight"].to_numpy(), 1.0 / prob)
