@@ -308,3 +308,45 @@ def test_uniform_without_pilot_keeps_rate(tmp_path, log_file):
     assert rep.kappa == 0.25 and rep.pilot_fingerprint is None
     sd = math.sqrt(rep.negatives_in * 0.25 * 0.75)
     assert abs(rep.negatives_out - 0.25 * rep.negatives_in) < 4 * sd
+
+
+def test_columns_of_any_arrow_type_pass_through_unchanged(tmp_path, pilot):
+    """The kept rows are gathered from the Arrow batches, so every input column keeps its exact
+    type and values: nested, dictionary, decimal, unsigned, binary, dates, nulls."""
+    import datetime
+    import decimal
+
+    import pyarrow as pa
+
+    n = 3000
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(n, 4)).astype(np.float32)
+    y = (rng.random(n) < 0.1).astype(np.int8)
+    extra = {
+        "tags": pa.array([[i, i + 1] if i % 3 else None for i in range(n)], pa.list_(pa.int32())),
+        "pos": pa.array([{"x": i, "s": str(i)} for i in range(n)],
+                        pa.struct([("x", pa.int64()), ("s", pa.string())])),
+        "dev": pa.array(["ios", "android", None] * (n // 3)).dictionary_encode(),
+        "flag": pa.array([i % 2 == 0 for i in range(n)]),
+        "price": pa.array([decimal.Decimal(i) / 100 for i in range(n)], pa.decimal128(10, 2)),
+        "small": pa.array([i % 250 if i % 7 else None for i in range(n)], pa.uint8()),
+        "blob": pa.array([bytes([i % 256]) * (i % 5) for i in range(n)], pa.binary()),
+        "big": pa.array([f"s{i}" for i in range(n)], pa.large_string()),
+        "day": pa.array([datetime.date(2026, 1, 1) + datetime.timedelta(days=i % 300)
+                         for i in range(n)], pa.date32()),
+    }  # fmt: skip
+    table = pa.table({"id": pa.array(np.arange(n, dtype=np.int64)),
+                      **{f: pa.array(X[:, j]) for j, f in enumerate(FEATURES)},
+                      "y": pa.array(y), **extra})  # fmt: skip
+    src = tmp_path / "typed.parquet"
+    pq.write_table(table, src, row_group_size=700)
+    out = tmp_path / "out.parquet"
+    rep = _sample(str(src), str(out), pilot=pilot, rate=0.3, key="id", chunk_rows=512)
+    got = pq.read_table(out)
+    assert got.num_rows == rep.rows_out > 100
+    src_schema = pq.read_schema(src).remove_metadata()
+    assert got.schema.remove_metadata().names[: len(src_schema)] == src_schema.names
+    for fld in src_schema:
+        assert got.schema.field(fld.name).type == fld.type, fld.name
+    expected = pq.read_table(src).take(pa.array(got["id"].to_numpy()))
+    assert got.select(src_schema.names).equals(expected.select(src_schema.names))
