@@ -559,31 +559,33 @@ def sample_parquet(
     from fastsample import __version__
     from fastsample._progress import progress_bar
     from fastsample.io import ParquetSink
-    from fastsample.pilot import as_pilot
-    from fastsample.sampling import OutputColumns, draw_indices, plan_from_pilot, plan_sampling
 
     t0 = time.perf_counter()
-    r = _validate(strategy, rate, floor, seed)
     batch_rows = _chunk_rows(chunk_rows)
-    cols = columns or OutputColumns()
     src = resolve_source(source)
     out = check_output(output, overwrite=overwrite, source=src)
-    if report is not None:
-        rep = check_output(report, overwrite=True, source=src)
-        if os.path.realpath(rep) == os.path.realpath(out):
-            raise InputError(f"report {os.fspath(report)!r} is the output file")
-    _label_type_check(src, label)
-    keys = _key_list(key)
-    require_columns(src, keys, "key")
-    cols.check(list(src.schema.names), source=repr(src.files[0]))
-    feats = expand_columns(src, list(features), "feature") if features else None
-
     # With a pilot at hand (or none needed) nothing else reads the input first: start decoding
-    # now, so the reader works through the start-up below.
+    # now, so the reader works through the start-up below (loading Numba, the pilot, the plan).
+    # Reading is harmless if a check below fails: the reader is stopped on the way out.
     reader: _Prefetch | None = None
     if not exact and (pilot is not None or strategy == "uniform"):
         reader = _Prefetch(iter_batches(src, batch_rows=batch_rows), _PREFETCH_DEPTH)
     try:
+        from fastsample.pilot import as_pilot
+        from fastsample.sampling import OutputColumns, draw_indices, plan_from_pilot, plan_sampling
+
+        r = _validate(strategy, rate, floor, seed)
+        cols = columns or OutputColumns()
+        if report is not None:
+            rep = check_output(report, overwrite=True, source=src)
+            if os.path.realpath(rep) == os.path.realpath(out):
+                raise InputError(f"report {os.fspath(report)!r} is the output file")
+        _label_type_check(src, label)
+        keys = _key_list(key)
+        require_columns(src, keys, "key")
+        cols.check(list(src.schema.names), source=repr(src.files[0]))
+        feats = expand_columns(src, list(features), "feature") if features else None
+
         pilot_obj = None
         if pilot is not None:
             pilot_obj = as_pilot(pilot, feats)
