@@ -185,6 +185,21 @@ def _block_logits(X, coef, intercept, start, end):
     return eta
 
 
+@njit(cache=True, inline="always")
+def _score_block(eta, start, code, X, info_inv, out_h0, out_h1):
+    """Scores of rows ``start .. start + len(eta)`` from their logits; NaN h0 flags a bad row."""
+    z = np.empty(info_inv.shape[0], dtype=np.float64)
+    for i in range(start, start + eta.shape[0]):
+        norm = 1.0
+        if code in (OPT_L, OPT_A):
+            norm = _row_norm(code, X, i, info_inv, z)
+        e = eta[i - start]
+        h0, h1 = _score_pair(code, e, norm)
+        # a NaN or infinite feature always makes the logit non-finite: flag it as NaN
+        out_h0[i] = h0 if math.isfinite(e) else math.nan
+        out_h1[i] = h1
+
+
 @njit(cache=True, parallel=True)
 def linear_scores(X, coef, intercept, code, info_inv, out_h0, out_h1):
     """strategy_scores fused with linear_logits: one read of X, no logits array."""
@@ -194,16 +209,7 @@ def linear_scores(X, coef, intercept, code, info_inv, out_h0, out_h1):
         start = b * BLOCK
         end = min(n, start + BLOCK)
         eta = _block_logits(X, coef, intercept, start, end)
-        z = np.empty(info_inv.shape[0], dtype=np.float64)
-        for i in range(start, end):
-            norm = 1.0
-            if code in (OPT_L, OPT_A):
-                norm = _row_norm(code, X, i, info_inv, z)
-            e = eta[i - start]
-            h0, h1 = _score_pair(code, e, norm)
-            # a NaN or infinite feature always makes the logit non-finite: flag it as NaN
-            out_h0[i] = h0 if math.isfinite(e) else math.nan
-            out_h1[i] = h1
+        _score_block(eta, start, code, X, info_inv, out_h0, out_h1)
 
 
 # Stand-in for X and info_inv where the strategy reads neither (never indexed).
@@ -313,6 +319,18 @@ def _pointer_like(typingctx, address, proto):
     return ptr(address, proto), codegen
 
 
+@njit(cache=True, inline="always")
+def _column_logits(addresses, proto, n, coef, intercept, start, end):
+    """``_block_logits`` reading feature j from the buffer at ``addresses[j]`` (n elements)."""
+    eta = np.full(end - start, intercept)
+    for j in range(addresses.shape[0]):
+        col = carray(_pointer_like(addresses[j], proto), n)
+        w = coef[j]
+        for i in range(start, end):
+            eta[i - start] += col[i] * w
+    return eta
+
+
 @njit(cache=True, parallel=True)
 def linear_draw_columns(
     addresses, proto, coef, intercept, code, y, keys, seed_mix, kappa, floor,
@@ -330,14 +348,22 @@ def linear_draw_columns(
     for b in prange(nblocks):
         start = b * BLOCK
         end = min(n, start + BLOCK)
-        eta = np.full(end - start, intercept)
-        for j in range(addresses.shape[0]):
-            col = carray(_pointer_like(addresses[j], proto), n)
-            w = coef[j]
-            for i in range(start, end):
-                eta[i - start] += col[i] * w
+        eta = _column_logits(addresses, proto, n, coef, intercept, start, end)
         out_counts[b] = _draw_block(eta, start, code, _NO_ROWS, _NO_ROWS, y, keys, seed_mix,
                                     kappa, floor, out_idx, out_prob, out_offset)  # fmt: skip
+
+
+@njit(cache=True, parallel=True)
+def linear_scores_columns(addresses, proto, coef, intercept, code, out_h0, out_h1):
+    """``linear_scores`` reading each feature from its own column buffer (see
+    ``linear_draw_columns``); bit-identical to it, for the strategies without a row norm."""
+    n = out_h0.shape[0]
+    nblocks = (n + BLOCK - 1) // BLOCK
+    for b in prange(nblocks):
+        start = b * BLOCK
+        end = min(n, start + BLOCK)
+        eta = _column_logits(addresses, proto, n, coef, intercept, start, end)
+        _score_block(eta, start, code, _NO_ROWS, _NO_ROWS, out_h0, out_h1)
 
 
 @njit(cache=True)
@@ -517,8 +543,8 @@ _SERIAL = {
     k: _serial_twin(k)
     for k in (
         uniform_from_keys, hash_bytes, combine_keys, strategy_scores, linear_logits,
-        linear_scores, draw, linear_draw, linear_draw_columns, expected_count, correct_proba,
-        correct_log_odds,
+        linear_scores, linear_scores_columns, draw, linear_draw, linear_draw_columns,
+        expected_count, correct_proba, correct_log_odds,
     )
 }  # fmt: skip
 _SERIAL[solve_kappa] = _serial_twin(solve_kappa, _piece=_serial_twin(_piece))

@@ -127,6 +127,13 @@ def _linear_draw_columns_args(rng, n, dtype, contiguous):
     return (addresses, X[:0, 0], coef, b, code, y, keys, mix, kappa, floor, *outs)
 
 
+def _linear_scores_columns_args(rng, n, dtype, contiguous, code):
+    X, coef, b, code, _, h0, h1 = _linear_scores_args(rng, n, dtype, True, code)
+    addresses = np.array([X.ctypes.data + j * X.strides[1] for j in range(X.shape[1])],
+                         dtype=np.uint64)  # fmt: skip
+    return (addresses, X[:0, 0], coef, b, code, h0, h1)
+
+
 def _compact_args(rng, n, dtype, contiguous):
     args = _draw_args(rng, n, dtype, contiguous)
     K.draw(*args)
@@ -187,6 +194,14 @@ KERNELS: list[KernelCase] = [
             (5, 6), False,
         )
         for name, code in [("proportional", K.PROPORTIONAL), ("opt-a", K.OPT_A), ("lcc", K.LCC)]
+    ],
+    *[
+        KernelCase(
+            f"linear_scores_columns[{name}]", K.linear_scores_columns, R.linear_scores_columns,
+            partial(_linear_scores_columns_args, code=code),
+            (5, 6), False,
+        )
+        for name, code in [("proportional", K.PROPORTIONAL), ("lcc", K.LCC)]
     ],
     KernelCase("draw", K.draw, R.draw, _draw_args, (7, 8, 9, 10), False),
     KernelCase("linear_draw", K.linear_draw, R.linear_draw, _linear_draw_args, (10, 11, 12, 13), False),

@@ -141,17 +141,27 @@ def linear_draw(
             out_counts[b] = -1
 
 
+def _stacked(addresses, proto, n):
+    """The matrix whose column j is the buffer at ``addresses[j]`` (n elements of proto's type)."""
+    ctype = np.ctypeslib.as_ctypes_type(proto.dtype)
+    cols = [np.ctypeslib.as_array((ctype * n).from_address(int(a))) for a in addresses]
+    return np.column_stack(cols) if cols and n else np.zeros((n, len(cols)), dtype=proto.dtype)
+
+
 def linear_draw_columns(
     addresses, proto, coef, intercept, code, y, keys, seed_mix, kappa, floor,
     out_idx, out_prob, out_offset, out_counts,
 ):  # fmt: skip
     """Twin of ``_kernels.linear_draw_columns``: the columns stacked into a matrix."""
-    n = np.asarray(y).shape[0]
-    ctype = np.ctypeslib.as_ctypes_type(proto.dtype)
-    cols = [np.ctypeslib.as_array((ctype * n).from_address(int(a))) for a in addresses]
-    X = np.column_stack(cols) if cols and n else np.zeros((n, len(cols)), dtype=proto.dtype)
+    X = _stacked(addresses, proto, np.asarray(y).shape[0])
     linear_draw(X, coef, intercept, code, np.zeros((0, 0)), y, keys, seed_mix, kappa, floor,
                 out_idx, out_prob, out_offset, out_counts)  # fmt: skip
+
+
+def linear_scores_columns(addresses, proto, coef, intercept, code, out_h0, out_h1):
+    """Twin of ``_kernels.linear_scores_columns``: the columns stacked into a matrix."""
+    X = _stacked(addresses, proto, np.asarray(out_h0).shape[0])
+    linear_scores(X, coef, intercept, code, np.zeros((0, 0)), out_h0, out_h1)
 
 
 def compact(out_idx, out_prob, out_offset, out_counts):

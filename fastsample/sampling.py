@@ -210,6 +210,16 @@ def _scores(
         h1.fill(-1.0)
         return h0, h1
     lin = pilot.linear
+    cols = _feature_columns(frame, pilot.features) if n and lin is not None else None
+    if cols is not None and lin is not None and code not in (K.OPT_L, K.OPT_A):
+        # the feature columns are read in place (``cols`` keeps them alive during the call)
+        addresses = np.array([c.ctypes.data for c in cols], dtype=np.uint64)
+        K.for_rows(K.linear_scores_columns, n)(addresses, cols[0][:0], lin[0], lin[1], code,
+                                               h0, h1)  # fmt: skip
+        if np.isnan(h0).any():
+            _raise_non_finite(feature_matrix(frame, pilot.features, check_finite=False), pilot,
+                              source)  # fmt: skip
+        return h0, h1
     # a linear pilot's kernel flags non-finite features itself (no extra pass over X)
     X = feature_matrix(frame, pilot.features, source=source, check_finite=lin is None)
     Minv = _info(code, info_inv)
