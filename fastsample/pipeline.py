@@ -90,9 +90,9 @@ class _Prefetch:
 
     The thread starts at construction, so batches are decoded while the caller is still
     loading the pilot and planning (Parquet decoding releases the GIL), and then while it
-    scores and draws each batch. Exceptions are re-raised in the caller. ``close`` (or leaving
-    the ``with`` block) stops the thread; a run that fails before iterating leaves nothing
-    behind.
+    scores and draws each batch. Exceptions are re-raised in the caller. ``close`` stops the
+    thread (the caller calls it in a ``finally``, so a run that fails before iterating leaves
+    nothing behind).
     """
 
     def __init__(self, items: Any, depth: int) -> None:
@@ -139,12 +139,6 @@ class _Prefetch:
         """Stop the reader thread and wait for it."""
         self._stop.set()
         self._thread.join()
-
-    def __enter__(self) -> _Prefetch:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 #: Batches decoded ahead of the one being sampled. Deeper queues did not help on 2 cores
@@ -553,12 +547,7 @@ def sample_parquet(
     -------
     SampleReport
     """
-    import polars as pl
     import pyarrow as pa
-
-    from fastsample import __version__
-    from fastsample._progress import progress_bar
-    from fastsample.io import ParquetSink
 
     t0 = time.perf_counter()
     batch_rows = _chunk_rows(chunk_rows)
@@ -572,7 +561,7 @@ def sample_parquet(
         reader = _Prefetch(iter_batches(src, batch_rows=batch_rows), _PREFETCH_DEPTH)
     try:
         from fastsample.pilot import as_pilot
-        from fastsample.sampling import OutputColumns, draw_indices, plan_from_pilot, plan_sampling
+        from fastsample.sampling import OutputColumns, plan_from_pilot, plan_sampling
 
         r = _validate(strategy, rate, floor, seed)
         cols = columns or OutputColumns()
@@ -635,81 +624,98 @@ def sample_parquet(
             pilot_fingerprint=pilot_obj.fingerprint if pilot_obj is not None else None,
             columns={"prob": cols.prob, "weight": cols.weight, "offset": cols.offset},
         )  # fmt: skip
-        key_arg = _key_arg(keys)
         if reader is None:
             reader = _Prefetch(iter_batches(src, batch_rows=batch_rows), _PREFETCH_DEPTH)
-        # sum(a_y) over the input needs every row's scores: a second scoring pass per batch, paid
-        # only where the plan cannot give it (lcc samples positives too). Otherwise the expected
-        # negatives come from the plan: exact in exact mode, the pilot-sample estimate in one pass.
-        exact_expected = strategy == "lcc"
-        exp_neg = 0.0
-        exp_pos = 0.0
-        # Only these columns go through Polars and the kernels; the kept rows are gathered from
-        # the Arrow batch itself, so the other columns are never converted (strings included).
-        needed = list(dict.fromkeys([label, *(pilot_obj.features if pilot_obj else []), *keys]))
-        with atomic_path(out, overwrite=overwrite) as tmp, _compute_threads():
-            sink = ParquetSink(tmp, out_schema, threaded=True)
-            try:
-                offset = 0
-                with progress_bar(total=src.num_rows, desc="sample", enabled=progress) as bar:
-                    for batch, path in reader:
-                        frame = pl.from_arrow(batch.select(needed))
-                        assert isinstance(frame, pl.DataFrame)
-                        drawn = draw_indices(frame, label=label, pilot=pilot_obj, plan=plan,
-                                             key=key_arg, row_offset=offset, source=repr(path))  # fmt: skip
-                        n = batch.num_rows
-                        offset += n
-                        pos_in = int(np.count_nonzero(drawn.labels))
-                        rep_obj.positives_in += pos_in
-                        rep_obj.negatives_in += n - pos_in
-                        if drawn.index.size:
-                            pos_out = int(np.count_nonzero(drawn.labels[drawn.index]))
-                            rep_obj.positives_out += pos_out
-                            rep_obj.negatives_out += drawn.index.size - pos_out
-                            sink.write(_kept_rows(batch, drawn, out_schema))
-                        if exact_expected:
-                            e0, e1 = _expected(frame, label, pilot_obj, plan, path)
-                            exp_neg += e0
-                            exp_pos += e1
-                        bar.update(n)
-                rep_obj.rows_in = offset
-                rep_obj.rows_out = rep_obj.positives_out + rep_obj.negatives_out
-                if not exact_expected:
-                    exp_pos = float(rep_obj.positives_in)
-                    exp_neg = (
-                        plan.expected_negatives / plan.target_negatives * r * rep_obj.negatives_in
-                        if plan.target_negatives
-                        else r * rep_obj.negatives_in
-                    )
-                elif plan.method == "exact":
-                    exp_neg = plan.expected_negatives
-                rep_obj.expected_negatives_out = exp_neg
-                rep_obj.expected_positives_out = exp_pos
-                rep_obj.expected_rows_out = exp_neg + exp_pos
-                rep_obj.target_negatives_out = (
-                    target_neg if target_neg is not None else r * rep_obj.negatives_in
-                )
-                rep_obj.seconds = time.perf_counter() - t0
-                rep_obj.rows_per_second = rep_obj.rows_in / rep_obj.seconds if rep_obj.seconds else 0.0
-                meta = {
-                    "fastsample_version": __version__,
-                    "plan": plan.metadata(),
-                    "pilot_fingerprint": rep_obj.pilot_fingerprint,
-                    "pilot_features": pilot_obj.features if pilot_obj is not None else None,
-                    "label": label,
-                    "key": keys or None,
-                    "counts": {k: getattr(rep_obj, k) for k in _COUNT_FIELDS},
-                }
-                sink.close(meta)
-            except BaseException:
-                sink.abort()
-                raise
+        _stream(reader, out, rep_obj, overwrite=overwrite, schema=out_schema, plan=plan, r=r,
+                pilot=pilot_obj, label=label, keys=keys, target_neg=target_neg,
+                progress=progress, total=src.num_rows, t0=t0)  # fmt: skip
         if report is not None:
             _write_json(report, rep_obj.to_dict())
         return rep_obj
     finally:
         if reader is not None:
             reader.close()
+
+
+def _stream(reader: _Prefetch, out: str, rep_obj: SampleReport, *, overwrite: bool, schema: Any,
+            plan: Any, r: float, pilot: Any, label: str, keys: list[str],
+            target_neg: float | None, progress: bool, total: int, t0: float) -> None:
+    """The sampling pass of :func:`sample_parquet`: draw every batch, write the kept rows and
+    the metadata atomically to ``out``, and fill in the counts of ``rep_obj``."""
+    import polars as pl
+
+    from fastsample import __version__
+    from fastsample._progress import progress_bar
+    from fastsample.io import ParquetSink
+    from fastsample.sampling import draw_indices
+
+    key_arg = _key_arg(keys)
+    # sum(a_y) over the input needs every row's scores: a second scoring pass per batch, paid
+    # only where the plan cannot give it (lcc samples positives too). Otherwise the expected
+    # negatives come from the plan: exact in exact mode, the pilot-sample estimate in one pass.
+    exact_expected = plan.strategy == "lcc"
+    exp_neg = 0.0
+    exp_pos = 0.0
+    # Only these columns go through Polars and the kernels; the kept rows are gathered from
+    # the Arrow batch itself, so the other columns are never converted (strings included).
+    needed = list(dict.fromkeys([label, *(pilot.features if pilot else []), *keys]))
+    with atomic_path(out, overwrite=overwrite) as tmp, _compute_threads():
+        sink = ParquetSink(tmp, schema, threaded=True)
+        try:
+            offset = 0
+            with progress_bar(total=total, desc="sample", enabled=progress) as bar:
+                for batch, path in reader:
+                    frame = pl.from_arrow(batch.select(needed))
+                    assert isinstance(frame, pl.DataFrame)
+                    drawn = draw_indices(frame, label=label, pilot=pilot, plan=plan,
+                                         key=key_arg, row_offset=offset, source=repr(path))  # fmt: skip
+                    n = batch.num_rows
+                    offset += n
+                    pos_in = int(np.count_nonzero(drawn.labels))
+                    rep_obj.positives_in += pos_in
+                    rep_obj.negatives_in += n - pos_in
+                    if drawn.index.size:
+                        pos_out = int(np.count_nonzero(drawn.labels[drawn.index]))
+                        rep_obj.positives_out += pos_out
+                        rep_obj.negatives_out += drawn.index.size - pos_out
+                        sink.write(_kept_rows(batch, drawn, schema))
+                    if exact_expected:
+                        e0, e1 = _expected(frame, label, pilot, plan, path)
+                        exp_neg += e0
+                        exp_pos += e1
+                    bar.update(n)
+            rep_obj.rows_in = offset
+            rep_obj.rows_out = rep_obj.positives_out + rep_obj.negatives_out
+            if not exact_expected:
+                exp_pos = float(rep_obj.positives_in)
+                exp_neg = (
+                    plan.expected_negatives / plan.target_negatives * r * rep_obj.negatives_in
+                    if plan.target_negatives
+                    else r * rep_obj.negatives_in
+                )
+            elif plan.method == "exact":
+                exp_neg = plan.expected_negatives
+            rep_obj.expected_negatives_out = exp_neg
+            rep_obj.expected_positives_out = exp_pos
+            rep_obj.expected_rows_out = exp_neg + exp_pos
+            rep_obj.target_negatives_out = (
+                target_neg if target_neg is not None else r * rep_obj.negatives_in
+            )
+            rep_obj.seconds = time.perf_counter() - t0
+            rep_obj.rows_per_second = rep_obj.rows_in / rep_obj.seconds if rep_obj.seconds else 0.0
+            meta = {
+                "fastsample_version": __version__,
+                "plan": plan.metadata(),
+                "pilot_fingerprint": rep_obj.pilot_fingerprint,
+                "pilot_features": pilot.features if pilot is not None else None,
+                "label": label,
+                "key": keys or None,
+                "counts": {k: getattr(rep_obj, k) for k in _COUNT_FIELDS},
+            }
+            sink.close(meta)
+        except BaseException:
+            sink.abort()
+            raise
 
 
 def _arrow(values: np.ndarray, typ: Any) -> Any:
