@@ -500,17 +500,25 @@ def correct_proba(proba, offset, out):
     """Population-scale probability from a sampled-scale one: sigmoid(logit(p) - offset).
 
     Evaluated as a ratio that never forms logit(p), so p = 0 and p = 1 map to themselves.
+    Checks its input on the way (no separate passes): returns the number of rows whose p is
+    outside [0, 1] or NaN, or whose offset is NaN; their ``out`` is NaN.
     """
+    bad = 0
     for i in prange(proba.shape[0]):
         p = np.float64(proba[i])
         o = np.float64(offset[i])
-        if o >= 0.0:
-            a = p * math.exp(-o)
-            den = a + (1.0 - p)
+        if not (p >= 0.0 and p <= 1.0) or math.isnan(o):
+            bad += 1
+            out[i] = math.nan
         else:
-            a = p
-            den = p + (1.0 - p) * math.exp(o)
-        out[i] = a / den if den > 0.0 else p
+            if o >= 0.0:
+                a = p * math.exp(-o)
+                den = a + (1.0 - p)
+            else:
+                a = p
+                den = p + (1.0 - p) * math.exp(o)
+            out[i] = a / den if den > 0.0 else p
+    return bad
 
 
 @njit(cache=True, parallel=True)

@@ -154,9 +154,12 @@ def _expected_args(rng, n, dtype, contiguous):
 
 def _correct_proba_args(rng, n, dtype, contiguous):
     p = rng.random(n).astype(dtype)
+    o = np.abs(_vec(rng, n, dtype, contiguous, 3.0))
     if n > 2:
         p[0], p[1] = 0.0, 1.0
-    return p, np.abs(_vec(rng, n, dtype, contiguous, 3.0)), np.zeros(n)
+    if n > 6:  # inputs the kernel must count as bad
+        p[3], p[4], o[5] = -0.5, np.nan, np.nan
+    return p, o, np.zeros(n)
 
 
 def _correct_log_odds_args(rng, n, dtype, contiguous):
@@ -213,7 +216,8 @@ KERNELS: list[KernelCase] = [
         bench_scale=0.02,
     ),
     KernelCase("expected_count", K.expected_count, R.expected_count, _expected_args, (), False, returns=True),
-    KernelCase("correct_proba", K.correct_proba, R.correct_proba, _correct_proba_args, (2,), False),
+    KernelCase("correct_proba", K.correct_proba, R.correct_proba, _correct_proba_args, (2,), False,
+               returns=True),
     KernelCase("correct_log_odds", K.correct_log_odds, R.correct_log_odds, _correct_log_odds_args, (2,), False),
 ]  # fmt: skip
 

@@ -18,7 +18,9 @@ from fastsample import _kernels as K
 from fastsample.errors import InputError
 
 
-def _pair(values: Any, offset: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
+def _pair(
+    values: Any, offset: Any, name: str, *, check_nan: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
     v = np.asarray(values)
     if v.dtype not in (np.float32, np.float64):
         v = v.astype(np.float64)
@@ -32,7 +34,7 @@ def _pair(values: Any, offset: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
     if o.shape != v.shape:
         raise InputError(f"offset has shape {o.shape}, {name} has {v.shape}")
     # min/max propagate NaN and need no temporaries: cheaper than elementwise masks
-    if o.size and np.isnan(o.min()):
+    if check_nan and o.size and np.isnan(o.min()):
         raise InputError("offset contains NaN")
     return v, o
 
@@ -113,12 +115,11 @@ def correct_proba(proba: Any, offset: Any) -> np.ndarray:
     >>> correct_proba([0.5], -np.log(0.01)).round(6)
     array([0.009901])
     """
-    v, o = _pair(proba, offset, "proba")
-    if v.size:
-        lo, hi = v.min(), v.max()
-        if np.isnan(lo) or lo < 0 or hi > 1:
-            raise InputError("probabilities must lie in [0, 1]")
+    v, o = _pair(proba, offset, "proba", check_nan=False)
     out = np.empty(v.shape[0], dtype=np.float64)
-    if out.size:
-        K.for_rows(K.correct_proba, out.size)(v, o, out)
+    # the kernel checks the inputs as it goes: no separate passes over them
+    if out.size and K.for_rows(K.correct_proba, out.size)(v, o, out):
+        if np.isnan(o).any():
+            raise InputError("offset contains NaN")
+        raise InputError("probabilities must lie in [0, 1]")
     return out

@@ -199,9 +199,13 @@ def solve_kappa(h, w, target, floor, k_max):
 def correct_proba(proba, offset, out):
     """Twin of ``_kernels.correct_proba``: the textbook sigmoid(logit(p) - offset)."""
     p = np.asarray(proba, dtype=np.float64)
+    o = np.asarray(offset, dtype=np.float64)
+    bad = ~((p >= 0) & (p <= 1)) | np.isnan(o)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         logit = np.log(p) - np.log1p(-p)
-        out[:] = np.where((p == 0) | (p == 1), p, _sigmoid(logit - np.asarray(offset)))
+        out[:] = np.where((p == 0) | (p == 1), p, _sigmoid(logit - o))
+    out[bad] = np.nan
+    return int(bad.sum())
 
 
 def correct_log_odds(log_odds, offset, out):

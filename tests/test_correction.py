@@ -84,3 +84,24 @@ def test_tutorial_sign_is_wrong_and_ours_is_calibrated() -> None:
     rate = y.mean()
     assert abs(ours.mean() / rate - 1) < 0.10
     assert tutorial.mean() > 0.5  # the tutorial's sign turns a ~0.4% event rate into a majority
+
+
+@pytest.mark.parametrize("n", [10, 100_000])  # the serial and the parallel kernel
+@pytest.mark.parametrize(
+    ("bad_p", "bad_o", "message"),
+    [
+        (-1e-12, 0.0, r"probabilities must lie in \[0, 1\]"),
+        (1.5, 0.0, r"probabilities must lie in \[0, 1\]"),
+        (np.nan, 0.0, r"probabilities must lie in \[0, 1\]"),
+        (0.5, np.nan, "offset contains NaN"),
+    ],
+)
+def test_correct_proba_rejects_bad_input_found_inside_the_kernel(n, bad_p, bad_o, message):
+    p = np.full(n, 0.3)
+    o = np.full(n, 2.0)
+    p[n - 3], o[n - 3] = bad_p, bad_o  # in the last block, after good rows
+    with pytest.raises(InputError, match=message):
+        correct_proba(p, o)
+    # the good rows alone pass and match the closed form q = p / (p + (1 - p) e^o)
+    q = correct_proba(np.delete(p, n - 3), np.delete(o, n - 3))
+    np.testing.assert_allclose(q, 0.3 / (0.3 + 0.7 * np.exp(2.0)), rtol=1e-14)
