@@ -42,7 +42,12 @@ class DemoResult:
         ]
         for s in self.steps:
             mr = s["rows"] / s["seconds"] / 1e6 if s["seconds"] > 0 else float("nan")
-            lines.append(f"{s['step']:<34}{s['rows']:>13,}{s['seconds']:>10.2f}{mr:>10.2f}")
+            mark = " *" if s.get("compiled") else ""
+            lines.append(
+                f"{s['step']:<34}{s['rows']:>13,}{s['seconds']:>10.2f}{mr:>10.2f}{mark}"
+            )
+        if any(s.get("compiled") for s in self.steps):
+            lines.append("* includes compiling Numba kernels: first run only (cached on disk)")
         sm = self.sample
         lines += [
             "",
@@ -61,6 +66,19 @@ class DemoResult:
                 f"{c['ece']:>9.5f}"
             )
         return "\n".join(lines)
+
+
+def _compilations() -> int:
+    """Numba compilations so far in this process (cache misses of fastsample's kernels)."""
+    from fastsample import _glm_kernels, _kernels
+
+    count = 0
+    for mod in (_kernels, _glm_kernels):
+        for obj in [*vars(mod).values(), *getattr(mod, "_SERIAL", {}).values()]:
+            stats = getattr(obj, "stats", None)
+            if stats is not None and hasattr(stats, "cache_misses"):
+                count += sum(stats.cache_misses.values())
+    return count
 
 
 def run_demo(*, rows: int = 3_000_000, features: int = 8, event_rate: float = 0.01,
@@ -94,26 +112,33 @@ def run_demo(*, rows: int = 3_000_000, features: int = 8, event_rate: float = 0.
         feats = [f"f{j}" for j in range(features)]
         res = DemoResult(rows=rows, features=features, event_rate=event_rate, rate=rate)
 
+        c = _compilations()
         t = time.perf_counter()
         generate_log(log, rows=rows, features=features, event_rate=event_rate, seed=seed,
                      overwrite=True, progress=progress)  # fmt: skip
         res.steps.append({"step": "generate click log", "rows": rows,
-                          "seconds": time.perf_counter() - t})  # fmt: skip
+                          "seconds": time.perf_counter() - t,
+                          "compiled": _compilations() > c})  # fmt: skip
 
+        c = _compilations()
         t = time.perf_counter()
         pilot = train_pilot(log, label="y", features=feats, seed=seed, key="id",
                             progress=progress)  # fmt: skip
         pilot.save(pilot_path)
         res.steps.append({"step": "train pilot (2 passes)", "rows": rows,
-                          "seconds": time.perf_counter() - t})  # fmt: skip
+                          "seconds": time.perf_counter() - t,
+                          "compiled": _compilations() > c})  # fmt: skip
 
+        c = _compilations()
         t = time.perf_counter()
         rep = sample_parquet(log, out, label="y", pilot=pilot_path, rate=rate, seed=seed,
                              key="id", overwrite=True, progress=progress)  # fmt: skip
         res.steps.append({"step": "sample (proportional, one pass)", "rows": rows,
-                          "seconds": time.perf_counter() - t})  # fmt: skip
+                          "seconds": time.perf_counter() - t,
+                          "compiled": _compilations() > c})  # fmt: skip
         res.sample = rep.to_dict()
 
+        c = _compilations()
         t = time.perf_counter()
         kept = pl.read_parquet(out, columns=[*feats, "y", "log_odds_offset"])
         X = kept.select(feats).to_numpy().astype(np.float64)
@@ -121,7 +146,8 @@ def run_demo(*, rows: int = 3_000_000, features: int = 8, event_rate: float = 0.
         offset = kept["log_odds_offset"].to_numpy()
         fit = OffsetLogisticRegression(C=np.inf).fit(X, y, offset=offset)
         res.steps.append({"step": "offset logistic fit on sample", "rows": kept.height,
-                          "seconds": time.perf_counter() - t})  # fmt: skip
+                          "seconds": time.perf_counter() - t,
+                          "compiled": _compilations() > c})  # fmt: skip
         naive = OffsetLogisticRegression(C=np.inf).fit(X, y)
 
         # Fresh rows of the same population: a different seed, never sampled.

@@ -165,3 +165,28 @@ def test_bench_runs_every_pipeline_on_a_small_log(tmp_path, capsys):
     # the sample keeps every positive and about 5% of the negatives: far fewer rows than in
     assert 0 < fs["rows_out"] < 60_000 * 0.5
     assert res["rss"]["small_mb"] > 0 and res["rss"]["large_mb"] > 0
+
+
+def test_demo_marks_steps_that_compiled_numba_kernels(tmp_path):
+    """The demo's first run times compilation too; it says so, and only when it happened."""
+    import os
+
+    from fastsample.demo import DemoResult
+
+    code = ("import numpy as np\n"
+            "from fastsample import _kernels as K\n"
+            "from fastsample.demo import _compilations\n"
+            "z = np.zeros(5, np.uint64)\n"
+            "before = _compilations(); K.combine_keys(z, z, z.copy()); print(before, _compilations())")
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           check=True, env=env).stdout.split() for _ in range(2)]  # fmt: skip
+    assert runs[0] == ["0", "1"]  # empty cache: compiled
+    assert runs[1] == ["0", "0"]  # the same cache again: loaded
+    res = DemoResult(rows=10, features=1, event_rate=0.1, rate=0.5,
+                     sample={"rows_out": 1, "rows_in": 10, "positives_out": 1, "positives_in": 1,
+                             "negatives_out": 0, "expected_negatives_out": 0.5, "kappa": 1.0})
+    res.steps = [{"step": "sample", "rows": 10, "seconds": 1.0, "compiled": False}]
+    assert "compiling" not in res.table()
+    res.steps[0]["compiled"] = True
+    assert "sample" in res.table() and "* includes compiling Numba kernels" in res.table()
