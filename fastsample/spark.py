@@ -24,7 +24,6 @@ from fastsample.sampling import OutputColumns, SamplingPlan, check_rate
 
 # Name of the temporary row-position column added to the Polars view of a batch; chosen so
 # that it cannot be mistaken for a user column (and checked anyway).
-_ROW = "__fastsample_row__"
 # Exact mode: log2-histogram resolution of the first pass (bins per octave), the factor by
 # which each refinement pass divides the bins that straddle a threshold, and the number of
 # straddling rows that are small enough to collect to the driver.
@@ -120,8 +119,6 @@ def _check_columns(df: Any, label: str, features: Sequence[str], keys: Sequence[
         )
         if not isinstance(t, allowed):
             raise InputError(f"key column {k!r} has unsupported type {t.simpleString()}")
-    if _ROW in fields:
-        raise InputError(f"column name {_ROW!r} is reserved by fastsample")
 
 
 def _resolve_pilot(pilot: Any, features: Sequence[str] | None, strategy: str) -> Any:
@@ -194,24 +191,24 @@ def _draw_batches(
 ) -> Iterator[Any]:
     import pyarrow as pa
 
-    from fastsample.sampling import draw_batch
+    from fastsample.pipeline import _kept_rows
+    from fastsample.sampling import draw_indices
 
     pilot = pilot_handle.value
     key: str | list[str] = keys[0] if len(keys) == 1 else keys
-    names = plan.columns.names()
     cols = _needed(label, features, keys)
+    schema = None
     for batch, view in _views(batches, cols):
-        kept = draw_batch(view.with_row_index(_ROW), label=label, pilot=pilot, plan=plan, key=key)
-        if kept.height == 0:
+        drawn = draw_indices(view, label=label, pilot=pilot, plan=plan, key=key)
+        if drawn.index.size == 0:
             continue
-        # Gather the kept rows from the original Arrow batch, so every input column keeps
-        # its exact Spark/Arrow type (no round trip through Polars types).
-        rows = batch.take(pa.array(kept.get_column(_ROW).to_numpy()))
-        extra = [pa.array(kept.get_column(n).to_numpy(), type=pa.float64()) for n in names]
-        schema = batch.schema
-        for n in names:
-            schema = schema.append(pa.field(n, pa.float64(), nullable=False))
-        yield pa.RecordBatch.from_arrays([*rows.columns, *extra], schema=schema)
+        if schema is None:
+            schema = batch.schema
+            for n in plan.columns.names():
+                schema = schema.append(pa.field(n, pa.float64(), nullable=False))
+        # The kept rows come from the original Arrow batch, so every input column keeps its
+        # exact Spark/Arrow type (no round trip through Polars types).
+        yield _kept_rows(batch, drawn, schema)
 
 
 def _histogram_batches(
