@@ -19,6 +19,7 @@ the expected number of kept negatives equals ``rate * N0`` up to floating-point 
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 import time
@@ -321,14 +322,53 @@ _SPLIT_BITS = 16  # each refinement splits a bin into 2^16 sub-bins
 _COLLECT_CAP = 1 << 21  # at most this many exact scores are held in memory at once
 
 
+_MANTISSA_SPLIT = 26  # mantissa = hi * 2^26 + lo, hi < 2^27, lo < 2^26
+_EXACT_ROWS = 1 << 26  # bincount sums of at most this many parts stay below 2^53: exact
+
+
+def _mantissa_sums(bits: np.ndarray, bins: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-bin integer sums of the significands of non-negative doubles, split in two parts.
+
+    Every value of a bin shares its binary exponent (a bin never spans two binades), so a bin's
+    sum is ``(hi * 2^26 + lo) * 2^exponent`` with integer ``hi``, ``lo``: exact, whatever the
+    order or grouping of the rows. float64 ``bincount`` adds integers exactly while the sums
+    stay below 2^53, hence the chunks of at most ``_EXACT_ROWS`` rows. The arrays run up to the
+    largest bin present.
+    """
+    size = int(bins.max()) + 1 if bins.size else 0
+    exp = (bits >> np.uint64(52)) & np.uint64(0x7FF)
+    sig = (bits & np.uint64((1 << 52) - 1)) | np.where(exp > 0, np.uint64(1 << 52), np.uint64(0))
+    hi_all = (sig >> np.uint64(_MANTISSA_SPLIT)).astype(np.float64)
+    lo_all = (sig & np.uint64((1 << _MANTISSA_SPLIT) - 1)).astype(np.float64)
+    hi = np.zeros(size, dtype=np.int64)
+    lo = np.zeros(size, dtype=np.int64)
+    for start in range(0, bins.shape[0], _EXACT_ROWS):
+        part = slice(start, start + _EXACT_ROWS)
+        hi += np.bincount(bins[part], weights=hi_all[part], minlength=size).astype(np.int64)
+        lo += np.bincount(bins[part], weights=lo_all[part], minlength=size).astype(np.int64)
+    return hi, lo
+
+
+def _bin_total(hi: int, lo: int, bits: int) -> float:
+    """A bin's exact sum from :func:`_mantissa_sums`, rounded once; ``bits``: any of its values."""
+    exp = max((bits >> 52) & 0x7FF, 1) - 1075
+    return math.ldexp(float((int(hi) << _MANTISSA_SPLIT) + int(lo)), exp)
+
+
 class _Spill:
-    """Scores of every negative in an anonymous temporary file (float64, input order)."""
+    """Scores of every negative in an anonymous temporary file (float64, input order).
+
+    The per-bin sums are exact integers (see :func:`_mantissa_sums`), so kappa depends on the
+    scores alone, not on the order of the rows or the size of the batches.
+    """
 
     def __init__(self) -> None:
         self._fh: IO[bytes] = tempfile.TemporaryFile(prefix="fastsample-scores-")  # noqa: SIM115
         self.count = 0
-        self.top_count = np.zeros(1 << (64 - _TOP_SHIFT - 1), dtype=np.int64)
-        self.top_sum = np.zeros(1 << (64 - _TOP_SHIFT - 1), dtype=np.float64)
+        size = 1 << (64 - _TOP_SHIFT - 1)
+        self.top_count = np.zeros(size, dtype=np.int64)
+        self.top_hi = np.zeros(size, dtype=np.int64)
+        self.top_lo = np.zeros(size, dtype=np.int64)
 
     def add(self, h: np.ndarray) -> None:
         h = np.ascontiguousarray(h, dtype=np.float64) + 0.0  # -0.0 -> +0.0
@@ -337,10 +377,18 @@ class _Spill:
         if not np.isfinite(h).all() or (h < 0).any():
             raise InputError("pilot scores contain NaN, infinite or negative values")
         self._fh.write(h.tobytes())
-        b = (h.view(np.uint64) >> np.uint64(_TOP_SHIFT)).astype(np.int64)
-        self.top_count += np.bincount(b, minlength=self.top_count.size)
-        self.top_sum += np.bincount(b, weights=h, minlength=self.top_sum.size)
+        bits = h.view(np.uint64)
+        b = (bits >> np.uint64(_TOP_SHIFT)).astype(np.int64)
+        counts = np.bincount(b)
+        self.top_count[: counts.size] += counts
+        hi, lo = _mantissa_sums(bits, b)
+        self.top_hi[: hi.size] += hi
+        self.top_lo[: lo.size] += lo
         self.count += h.size
+
+    def top_total(self, i: int) -> float:
+        """Exact sum of the scores in top-level bin ``i``, rounded once."""
+        return _bin_total(int(self.top_hi[i]), int(self.top_lo[i]), i << _TOP_SHIFT)
 
     def blocks(self) -> Any:
         self._fh.flush()
@@ -378,7 +426,8 @@ def _exact_kappa(spill: _Spill, target: float, floor: float | None) -> tuple[flo
     straddle a breakpoint (``1/kappa`` or ``floor/kappa``; at most a few) are replaced by their
     exact scores (one pass over the spill) or, when too many, split 2^16-fold (one pass), and the
     solve is repeated until no bin straddles. Memory: the histogram plus at most
-    ``_COLLECT_CAP`` scores.
+    ``_COLLECT_CAP`` scores. Bin sums are exact (:func:`_mantissa_sums`) and collected scores
+    are sorted, so the result depends on the multiset of scores only, not on their order.
 
     Returns
     -------
@@ -390,7 +439,7 @@ def _exact_kappa(spill: _Spill, target: float, floor: float | None) -> tuple[flo
     idx = np.flatnonzero(spill.top_count)
     segs = [
         _Segment(int(i) << _TOP_SHIFT, (int(i) + 1) << _TOP_SHIFT, int(spill.top_count[i]),
-                 float(spill.top_sum[i]))
+                 spill.top_total(int(i)))
         for i in idx
     ]  # fmt: skip
     while True:
@@ -429,7 +478,8 @@ def _exact_kappa(spill: _Spill, target: float, floor: float | None) -> tuple[flo
         found: dict[int, list[np.ndarray]] = {id(s): [] for s in collect}
         shifts = {id(s): max(0, (s.hi - s.lo).bit_length() - 1 - _SPLIT_BITS) for s in split}
         cnt = {id(s): np.zeros(1 << _SPLIT_BITS, np.int64) for s in split}
-        tot = {id(s): np.zeros(1 << _SPLIT_BITS, np.float64) for s in split}
+        his = {id(s): np.zeros(1 << _SPLIT_BITS, np.int64) for s in split}
+        los = {id(s): np.zeros(1 << _SPLIT_BITS, np.int64) for s in split}
         for block in spill.blocks():
             bits = block.view(np.uint64)
             for s in collect:
@@ -439,18 +489,21 @@ def _exact_kappa(spill: _Spill, target: float, floor: float | None) -> tuple[flo
                 m = (bits >= np.uint64(s.lo)) & (bits < np.uint64(s.hi))
                 sub = ((bits[m] - np.uint64(s.lo)) >> np.uint64(shifts[id(s)])).astype(np.int64)
                 cnt[id(s)] += np.bincount(sub, minlength=1 << _SPLIT_BITS)
-                tot[id(s)] += np.bincount(sub, weights=block[m], minlength=1 << _SPLIT_BITS)
+                part_hi, part_lo = _mantissa_sums(bits[m], sub)
+                his[id(s)][: part_hi.size] += part_hi
+                los[id(s)][: part_lo.size] += part_lo
         new: list[_Segment] = []
         for s in segs:
             if id(s) in found:
-                vals = np.concatenate(found[id(s)])
+                # sorted: the solve then sees the same sequence whatever the input order
+                vals = np.sort(np.concatenate(found[id(s)]))
                 new.append(_Segment(s.lo, s.hi, s.count, s.total, vals))
             elif id(s) in cnt:
                 width = 1 << shifts[id(s)]
                 for j in np.flatnonzero(cnt[id(s)]):
                     lo = s.lo + int(j) * width
-                    new.append(_Segment(lo, min(lo + width, s.hi), int(cnt[id(s)][j]),
-                                        float(tot[id(s)][j])))
+                    total = _bin_total(int(his[id(s)][j]), int(los[id(s)][j]), lo)
+                    new.append(_Segment(lo, min(lo + width, s.hi), int(cnt[id(s)][j]), total))
             else:
                 new.append(s)
         segs = new
