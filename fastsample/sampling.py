@@ -212,10 +212,7 @@ def _scores(
     lin = pilot.linear
     cols = _feature_columns(frame, pilot.features) if n and lin is not None else None
     if cols is not None and lin is not None and code not in (K.OPT_L, K.OPT_A):
-        # the feature columns are read in place (``cols`` keeps them alive during the call)
-        addresses = np.array([c.ctypes.data for c in cols], dtype=np.uint64)
-        K.for_rows(K.linear_scores_columns, n)(addresses, cols[0][:0], lin[0], lin[1], code,
-                                               h0, h1)  # fmt: skip
+        K.for_rows(K.linear_scores_columns, n)(*_addresses(cols), lin[0], lin[1], code, h0, h1)
         if np.isnan(h0).any():
             _raise_non_finite(feature_matrix(frame, pilot.features, check_finite=False), pilot,
                               source)  # fmt: skip
@@ -255,6 +252,14 @@ def _feature_columns(frame: pl.DataFrame, features: list[str]) -> list[np.ndarra
     if not all(c.flags.c_contiguous for c in cols):
         return None
     return cols
+
+
+def _addresses(cols: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Arguments of the column kernels: the buffers' addresses and a dtype prototype.
+
+    The kernels read the buffers in place, so the caller keeps ``cols`` alive during the call.
+    """
+    return np.array([c.ctypes.data for c in cols], dtype=np.uint64), cols[0][:0]
 
 
 def _raise_non_finite(X: np.ndarray, pilot: Pilot, source: str) -> None:
@@ -381,11 +386,8 @@ def draw_indices(
     lin = pilot.linear if pilot is not None else None
     cols = _feature_columns(frame, pilot.features) if n and lin is not None else None  # type: ignore[union-attr]
     if cols is not None and code not in (K.OPT_L, K.OPT_A):
-        # the feature columns are read in place (``cols`` keeps them alive during the call)
-        addresses = np.array([c.ctypes.data for c in cols], dtype=np.uint64)
-        K.for_rows(K.linear_draw_columns, n)(addresses, cols[0][:0], lin[0], lin[1], code, y,  # type: ignore[index]
-                                             keys, mix, plan.kappa, floor, idx, prob, off,
-                                             counts)  # fmt: skip
+        K.for_rows(K.linear_draw_columns, n)(*_addresses(cols), lin[0], lin[1], code, y, keys,  # type: ignore[index]
+                                             mix, plan.kappa, floor, idx, prob, off, counts)  # fmt: skip
         if counts.min() < 0:
             _raise_non_finite(feature_matrix(frame, pilot.features, check_finite=False),  # type: ignore[union-attr]
                               pilot, source)  # type: ignore[arg-type]  # fmt: skip
