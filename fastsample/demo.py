@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,6 +83,18 @@ def _compilations() -> int:
     return count
 
 
+@contextmanager
+def _step(res: DemoResult, name: str, rows: int) -> Iterator[dict[str, Any]]:
+    """Time one step into ``res.steps``, noting whether it compiled Numba kernels."""
+    step: dict[str, Any] = {"step": name, "rows": rows}
+    before = _compilations()
+    t = time.perf_counter()
+    yield step
+    step["seconds"] = time.perf_counter() - t
+    step["compiled"] = _compilations() > before
+    res.steps.append(step)
+
+
 def run_demo(*, rows: int = 3_000_000, features: int = 8, event_rate: float = 0.01,
              rate: float = 0.05, seed: int = 0, workdir: str | None = None,
              progress: bool = True) -> DemoResult:
@@ -112,42 +126,27 @@ def run_demo(*, rows: int = 3_000_000, features: int = 8, event_rate: float = 0.
         feats = [f"f{j}" for j in range(features)]
         res = DemoResult(rows=rows, features=features, event_rate=event_rate, rate=rate)
 
-        c = _compilations()
-        t = time.perf_counter()
-        generate_log(log, rows=rows, features=features, event_rate=event_rate, seed=seed,
-                     overwrite=True, progress=progress)  # fmt: skip
-        res.steps.append({"step": "generate click log", "rows": rows,
-                          "seconds": time.perf_counter() - t,
-                          "compiled": _compilations() > c})  # fmt: skip
+        with _step(res, "generate click log", rows):
+            generate_log(log, rows=rows, features=features, event_rate=event_rate, seed=seed,
+                         overwrite=True, progress=progress)  # fmt: skip
 
-        c = _compilations()
-        t = time.perf_counter()
-        pilot = train_pilot(log, label="y", features=feats, seed=seed, key="id",
-                            progress=progress)  # fmt: skip
-        pilot.save(pilot_path)
-        res.steps.append({"step": "train pilot (2 passes)", "rows": rows,
-                          "seconds": time.perf_counter() - t,
-                          "compiled": _compilations() > c})  # fmt: skip
+        with _step(res, "train pilot (2 passes)", rows):
+            pilot = train_pilot(log, label="y", features=feats, seed=seed, key="id",
+                                progress=progress)  # fmt: skip
+            pilot.save(pilot_path)
 
-        c = _compilations()
-        t = time.perf_counter()
-        rep = sample_parquet(log, out, label="y", pilot=pilot_path, rate=rate, seed=seed,
-                             key="id", overwrite=True, progress=progress)  # fmt: skip
-        res.steps.append({"step": "sample (proportional, one pass)", "rows": rows,
-                          "seconds": time.perf_counter() - t,
-                          "compiled": _compilations() > c})  # fmt: skip
+        with _step(res, "sample (proportional, one pass)", rows):
+            rep = sample_parquet(log, out, label="y", pilot=pilot_path, rate=rate, seed=seed,
+                                 key="id", overwrite=True, progress=progress)  # fmt: skip
         res.sample = rep.to_dict()
 
-        c = _compilations()
-        t = time.perf_counter()
-        kept = pl.read_parquet(out, columns=[*feats, "y", "log_odds_offset"])
-        X = kept.select(feats).to_numpy().astype(np.float64)
-        y = kept["y"].to_numpy()
-        offset = kept["log_odds_offset"].to_numpy()
-        fit = OffsetLogisticRegression(C=np.inf).fit(X, y, offset=offset)
-        res.steps.append({"step": "offset logistic fit on sample", "rows": kept.height,
-                          "seconds": time.perf_counter() - t,
-                          "compiled": _compilations() > c})  # fmt: skip
+        with _step(res, "offset logistic fit on sample", 0) as step:
+            kept = pl.read_parquet(out, columns=[*feats, "y", "log_odds_offset"])
+            step["rows"] = kept.height
+            X = kept.select(feats).to_numpy().astype(np.float64)
+            y = kept["y"].to_numpy()
+            offset = kept["log_odds_offset"].to_numpy()
+            fit = OffsetLogisticRegression(C=np.inf).fit(X, y, offset=offset)
         naive = OffsetLogisticRegression(C=np.inf).fit(X, y)
 
         # Fresh rows of the same population: a different seed, never sampled.
