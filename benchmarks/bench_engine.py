@@ -12,9 +12,9 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from fastsample.bench import run_engine_bench
-from fastsample.pipeline import sample_parquet, train_pilot
-from fastsample.synthetic import generate
+from fastsample.engines.parquet import sample_parquet, train_pilot
+from fastsample.harness.bench import run_engine_bench
+from fastsample.harness.synthetic import generate
 
 N_ROWS = 300_000
 RATE = 0.05

@@ -10,7 +10,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from fastsample.evaluation import evaluate_parquet
+from fastsample.toolkit.evaluation import evaluate_parquet
 
 N_ROWS = 200_000
 

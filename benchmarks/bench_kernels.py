@@ -11,8 +11,8 @@ import os
 import numpy as np
 import pytest
 
-from fastsample import _kernels as K
-from fastsample._registry import KERNELS, KernelCase
+from fastsample.core import kernels as K
+from fastsample.testing.registry import KERNELS, KernelCase
 
 ROWS = int(os.environ.get("FASTSAMPLE_BENCH_ROWS", "20000"))
 

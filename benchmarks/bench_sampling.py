@@ -19,11 +19,11 @@ import polars as pl
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from fastsample import _kernels as K
-from fastsample.correction import correct_proba
-from fastsample.pilot import Pilot
-from fastsample.reference import tutorial_correct_probabilities, tutorial_negative_sampling
-from fastsample.sampling import sample_frame
+from fastsample.core import kernels as K
+from fastsample.core.correction import correct_proba
+from fastsample.core.pilot import Pilot
+from fastsample.engines.batch import sample_frame
+from fastsample.testing.reference import tutorial_correct_probabilities, tutorial_negative_sampling
 
 ROWS = int(os.environ.get("FASTSAMPLE_BENCH_ROWS", "20000"))
 D = 16

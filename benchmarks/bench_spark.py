@@ -31,7 +31,7 @@ from spark_baseline import sql_baseline  # noqa: E402  (benchmarks/ is on sys.pa
 
 @pytest.fixture(scope="session")
 def spark():
-    from fastsample.spark import local_session
+    from fastsample.engines.spark import local_session
 
     os.environ["PYSPARK_PYTHON"] = sys.executable
     with warnings.catch_warnings():
@@ -46,9 +46,9 @@ def spark():
 def setup(spark):
     import polars as pl
 
-    from fastsample.pilot import fit_pilot
-    from fastsample.sampling import plan_from_pilot
-    from fastsample.synthetic import click_log
+    from fastsample.core.pilot import fit_pilot
+    from fastsample.engines.batch import plan_from_pilot
+    from fastsample.harness.synthetic import click_log
 
     table = click_log(20_000, features=4, event_rate=0.05, seed=1)
     frame = pl.from_arrow(table)
@@ -65,7 +65,7 @@ def _run(df: Any) -> None:
 
 
 def test_bench_sample_spark(benchmark, setup):
-    from fastsample.spark import sample_spark
+    from fastsample.engines.spark import sample_spark
 
     sdf, pilot, plan, _ = setup
     benchmark(_run, sample_spark(sdf, label="y", pilot=pilot, key="id", plan=plan))
@@ -74,7 +74,7 @@ def test_bench_sample_spark(benchmark, setup):
 def test_bench_sql_baseline(benchmark, setup):
     sdf, pilot, plan, feats = setup
     coef, intercept = pilot.linear
-    from fastsample.strategies import effective_floor
+    from fastsample.core.strategies import effective_floor
 
     base = sql_baseline(
         sdf,
@@ -91,8 +91,8 @@ def test_bench_sql_baseline(benchmark, setup):
 
 def test_baseline_computes_the_same_probabilities(setup):
     """The baseline does the same work: equal a_y on rows both keep, similar kept counts."""
-    from fastsample.spark import sample_spark
-    from fastsample.strategies import effective_floor
+    from fastsample.core.strategies import effective_floor
+    from fastsample.engines.spark import sample_spark
 
     sdf, pilot, plan, feats = setup
     coef, intercept = pilot.linear

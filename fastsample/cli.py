@@ -80,7 +80,7 @@ def _print_json(obj: Any) -> None:
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    from fastsample.synthetic import generate
+    from fastsample.harness.synthetic import generate
 
     info = generate(
         args.output,
@@ -100,7 +100,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
-    from fastsample.io import check_output, describe, resolve_source
+    from fastsample.engines.io import check_output, describe, resolve_source
 
     if args.plot is not None:
         if args.label is None:
@@ -109,7 +109,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     source = resolve_source(args.source)
     info = describe(source, label=args.label)
     if args.plot is not None:
-        from fastsample.report import plot_imbalance
+        from fastsample.toolkit.report import plot_imbalance
 
         plot_imbalance(source, args.plot, label=args.label, features=args.plot_features,
                        overwrite=args.overwrite)  # fmt: skip
@@ -140,8 +140,8 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from fastsample.evaluation import evaluate_parquet, plot_evaluation
-    from fastsample.io import check_output
+    from fastsample.engines.io import check_output
+    from fastsample.toolkit.evaluation import evaluate_parquet, plot_evaluation
 
     if args.plot is not None:
         check_output(args.plot, overwrite=args.overwrite)
@@ -162,8 +162,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_pilot(args: argparse.Namespace) -> int:
-    from fastsample.io import check_output, resolve_source
-    from fastsample.pipeline import train_pilot
+    from fastsample.engines.io import check_output, resolve_source
+    from fastsample.engines.parquet import train_pilot
 
     src = resolve_source(args.source)
     out = check_output(args.output, overwrite=args.overwrite, source=src)
@@ -182,7 +182,7 @@ def _cmd_pilot(args: argparse.Namespace) -> int:
 
 
 def _cmd_sample(args: argparse.Namespace) -> int:
-    from fastsample.pipeline import sample_parquet
+    from fastsample.engines.parquet import sample_parquet
 
     report = sample_parquet(
         args.source, args.output, label=args.label, features=args.features, pilot=args.pilot,
@@ -197,7 +197,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from fastsample.demo import run_demo
+    from fastsample.harness.demo import run_demo
 
     result = run_demo(rows=args.rows, features=args.features, event_rate=args.event_rate,
                       rate=args.rate, seed=args.seed, workdir=args.dir,
@@ -212,7 +212,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from fastsample.bench import as_dict, run_engine_bench
+    from fastsample.harness.bench import as_dict, run_engine_bench
 
     rss = None if args.no_rss else (args.rss_small, args.rss_large)
     result = run_engine_bench(rows=args.rows, features=args.features, rate=args.rate,

@@ -2,7 +2,7 @@
 
 Usage: .venv/bin/python scripts/bench_engine.py [--rows 30M] [--repeats 3] [--dir DIR] [--json OUT]
 Generates the logs once into --dir (default .benchmarks/engine/, git-ignored), then times whole processes (see
-fastsample/bench.py). Takes several minutes at the default size; not run by the tests.
+fastsample/harness/bench.py). Takes several minutes at the default size; not run by the tests.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import json
 import os
 import sys
 
-from fastsample.bench import as_dict, run_engine_bench, update_readme
 from fastsample.cli import _count
+from fastsample.harness.bench import as_dict, run_engine_bench, update_readme
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -53,10 +53,10 @@ def main() -> int:
 
     from spark_baseline import sql_baseline
 
-    from fastsample.pipeline import train_pilot
-    from fastsample.spark import local_session, plan_spark, sample_spark
-    from fastsample.strategies import effective_floor
-    from fastsample.synthetic import generate
+    from fastsample.core.strategies import effective_floor
+    from fastsample.engines.parquet import train_pilot
+    from fastsample.engines.spark import local_session, plan_spark, sample_spark
+    from fastsample.harness.synthetic import generate
 
     os.makedirs(args.dir, exist_ok=True)
     path = os.path.join(args.dir, f"clicks-{args.rows}x{args.features}.parquet")

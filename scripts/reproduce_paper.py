@@ -17,7 +17,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from fastsample.paper import markdown_report, run_replicate, summarize
+from fastsample.harness.paper import markdown_report, run_replicate, summarize
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -136,7 +136,7 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
 
 
 def test_demo_offset_fit_is_calibrated_and_naive_is_not():
-    from fastsample.demo import run_demo
+    from fastsample.harness.demo import run_demo
 
     res = run_demo(rows=400_000, features=3, event_rate=0.02, rate=0.05, seed=1, progress=False)
     by = {c["model"]: c for c in res.calibration}
@@ -171,11 +171,11 @@ def test_demo_marks_steps_that_compiled_numba_kernels(tmp_path):
     """The demo's first run times compilation too; it says so, and only when it happened."""
     import os
 
-    from fastsample.demo import DemoResult
+    from fastsample.harness.demo import DemoResult
 
     code = ("import numpy as np\n"
-            "from fastsample import _kernels as K\n"
-            "from fastsample.demo import _compilations\n"
+            "from fastsample.core import kernels as K\n"
+            "from fastsample.harness.demo import _compilations\n"
             "z = np.zeros(5, np.uint64)\n"
             "before = _compilations(); K.combine_keys(z, z, z.copy()); print(before, _compilations())")
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}

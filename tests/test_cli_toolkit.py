@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 
 from fastsample.cli import main
-from fastsample.evaluation import evaluate_parquet
+from fastsample.toolkit.evaluation import evaluate_parquet
 
 
 @pytest.fixture

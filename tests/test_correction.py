@@ -7,16 +7,16 @@ import polars as pl
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from fastsample.correction import (
+from fastsample.core.correction import (
     correct_log_odds,
     correct_proba,
     log_odds_offset,
     sample_weight_from_prob,
 )
+from fastsample.core.strategies import inclusion_probabilities
+from fastsample.engines.batch import sample_frame
 from fastsample.errors import InputError
-from fastsample.reference import tutorial_correct_probabilities
-from fastsample.sampling import sample_frame
-from fastsample.strategies import inclusion_probabilities
+from fastsample.testing.reference import tutorial_correct_probabilities
 
 
 def test_offset_and_weight_identities() -> None:
@@ -67,7 +67,7 @@ def test_tutorial_sign_is_wrong_and_ours_is_calibrated() -> None:
     y = (rng.random(n) < 1 / (1 + np.exp(6 - x))).astype(np.int64)
     df = pl.DataFrame({"x": x, "y": y, "id": np.arange(n)})
     oracle_logit = -6 + x
-    from fastsample.pilot import Pilot
+    from fastsample.core.pilot import Pilot
 
     oracle = LogisticRegression().fit(np.array([[0.0], [1.0]]), [0, 1])
     oracle.coef_[:] = 1.0

@@ -8,8 +8,8 @@ import sys
 import numpy as np
 import pytest
 
-from fastsample.ensemble import ExtremeImbalanceClassifier, imbalance_ratio
 from fastsample.errors import InputError
+from fastsample.models.ensemble import ExtremeImbalanceClassifier, imbalance_ratio
 
 BETA = np.array([1.0, -0.5, 0.25])
 

@@ -11,10 +11,10 @@ import warnings
 import numpy as np
 import pytest
 
-from fastsample import _glm_kernels as kern
-from fastsample import reference_glm as ref
+from fastsample.core import glm_kernels as kern
 from fastsample.errors import InputError
-from fastsample.estimators import OffsetLogisticRegression
+from fastsample.models.estimators import OffsetLogisticRegression
+from fastsample.testing import reference_glm as ref
 
 KERNELS = [
     "offset_logistic_loss_grad",
@@ -76,7 +76,7 @@ def test_kernels_do_not_depend_on_thread_count():
     code = textwrap.dedent(
         """
         import numpy as np
-        from fastsample import _glm_kernels as k
+        from fastsample.core import glm_kernels as k
         rng = np.random.default_rng(3)
         n, d = k.BLOCK * (k.SERIAL_BLOCKS + 5) + 101, 4
         X = rng.normal(size=(n, d)); y = (rng.random(n) < 0.1) * 1.0

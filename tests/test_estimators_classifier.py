@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from fastsample.errors import InputError
-from fastsample.estimators import NegativeSamplingClassifier, OffsetLogisticRegression
+from fastsample.models.estimators import NegativeSamplingClassifier, OffsetLogisticRegression
 
 
 def _population(n, seed):
@@ -128,7 +128,7 @@ def test_offset_needs_an_offset_aware_estimator(train_holdout):
 def test_pilot_forms(train_holdout, tmp_path):
     from sklearn.linear_model import LogisticRegression
 
-    from fastsample.pilot import Pilot
+    from fastsample.core.pilot import Pilot
 
     X, y, _, _, _ = train_holdout
     trained = NegativeSamplingClassifier(rate=0.05).fit(X, y)

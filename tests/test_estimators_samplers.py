@@ -11,7 +11,7 @@ pytest.importorskip("imblearn")
 
 from imblearn.utils.estimator_checks import parametrize_with_checks
 
-from fastsample.samplers import KeyedRandomUnderSampler, NegativeSampler
+from fastsample.models.samplers import KeyedRandomUnderSampler, NegativeSampler
 
 
 # No expected failures: both samplers declare _sampling_type="bypass" (Bernoulli draws give
@@ -125,7 +125,7 @@ def test_samplers_work_inside_an_imblearn_pipeline():
     # A plain learner in a pipeline gets no offset: its raw mean prediction is inflated by the
     # sampling, and the sampler's constant offset (-log 0.3 for uniform) undoes it.
     raw = pipe.predict_proba(X)[:, 1]
-    from fastsample.correction import correct_proba
+    from fastsample.core.correction import correct_proba
 
     fixed = correct_proba(raw, sampler.log_odds_offset_[0])
     assert raw.mean() > 1.5 * y.mean()

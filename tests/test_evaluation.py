@@ -13,7 +13,7 @@ from sklearn import metrics as skm
 from sklearn.calibration import calibration_curve as sk_calibration_curve
 
 from fastsample.errors import InputError
-from fastsample.evaluation import (
+from fastsample.toolkit.evaluation import (
     _HIST_BINS,
     _LOGIT_RANGE,
     average_precision,

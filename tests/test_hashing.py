@@ -11,14 +11,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fastsample.errors import InputError
-from fastsample.hashing import (
+from fastsample.core.hashing import (
     composite_keys,
     derive_seed,
     frame_keys,
     hash_keys,
     uniform_from_keys,
 )
+from fastsample.errors import InputError
 
 # DESIGN.md §3
 INT_GOLDEN = [
@@ -29,7 +29,7 @@ INT_GOLDEN = [
     (1234567890123, 42, 0.9717479626743806),
 ]
 
-# String key words per the spec in fastsample/hashing.py (UTF-8, length-tagged, 8-byte LE words)
+# String key words per the spec in fastsample/core/hashing.py (UTF-8, length-tagged, 8-byte LE words)
 STRING_GOLDEN = {
     "": 8124996759449783979,
     "a": 16385199863107907617,
@@ -140,7 +140,7 @@ def test_uniform_is_elementwise(keys: list[int], seed: int) -> None:
 
 @given(st.lists(st.text(max_size=20), min_size=1, max_size=30))
 def test_string_hash_matches_pure_python_spec(texts: list[str]) -> None:
-    from fastsample.hashing import _string_word
+    from fastsample.core.hashing import _string_word
 
     assert hash_keys(pl.Series(texts, dtype=pl.String)).tolist() == [_string_word(t) for t in texts]
 

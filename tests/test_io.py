@@ -1,4 +1,4 @@
-"""Source resolution, schema checks, batched reading, atomic writes and metadata (fastsample.io)."""
+"""Source resolution, schema checks, batched reading, atomic writes and metadata (fastsample.engines.io)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from fastsample import io as fio
+from fastsample.engines import io as fio
 from fastsample.errors import InputError
 
 
@@ -119,7 +119,7 @@ def test_unreadable_file(tmp_path):
         code = (
             "import sys\n"
             "from fastsample.errors import InputError\n"
-            "from fastsample.io import resolve_source\n"
+            "from fastsample.engines.io import resolve_source\n"
             "try:\n"
             "    resolve_source(sys.argv[1])\n"
             "except InputError as exc:\n"
@@ -235,7 +235,7 @@ def test_atomic_path_never_clobbers_without_overwrite(tmp_path, monkeypatch, ano
 _SLOW_WRITER = textwrap.dedent(
     """
     import sys, time
-    from fastsample.io import atomic_path
+    from fastsample.engines.io import atomic_path
     with atomic_path(sys.argv[1], overwrite=True) as tmp:
         with open(tmp, "wb") as fh:
             fh.write(b"x" * 100000)

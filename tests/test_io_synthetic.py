@@ -1,4 +1,4 @@
-"""The synthetic click log (fastsample.synthetic): determinism, schema and its documented model."""
+"""The synthetic click log (fastsample.harness.synthetic): determinism, schema and its documented model."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from fastsample import synthetic
 from fastsample.errors import InputError
+from fastsample.harness import synthetic
 
 
 def test_schema_and_determinism():

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fastsample import _kernels as K
-from fastsample._registry import KERNELS, KernelCase
+from fastsample.core import kernels as K
+from fastsample.testing.registry import KERNELS, KernelCase
 
 SIZES = [0, 1, 7, K.BLOCK + 3]
 EMPTY_OK = {"solve_kappa"}  # solve_kappa needs at least one positive score; covered elsewhere

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from fastsample.errors import InputError
-from fastsample.evaluation import evaluate
-from fastsample.monitor import (
+from fastsample.toolkit.evaluation import evaluate
+from fastsample.toolkit.monitor import (
     PerformanceMonitor,
     auc_standard_error,
     calibration_sd,
@@ -168,7 +168,7 @@ def test_monitor_parquet_equals_in_memory(tmp_path):
     import polars as pl
 
     from fastsample.errors import InputError as IE
-    from fastsample.monitor import monitor_parquet
+    from fastsample.toolkit.monitor import monitor_parquet
 
     rng = np.random.default_rng(7)
     y, p = _stream(rng, 12_000)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fastsample.paper import (
+from fastsample.harness.paper import (
     PAPER_ALPHA,
     asymptotic_efficiency_1d,
     full_data_mle,

@@ -6,9 +6,11 @@ import numpy as np
 import polars as pl
 import pytest
 
-from fastsample.correction import log_odds_offset
-from fastsample.hashing import uniform_from_keys
-from fastsample.paper import (
+from fastsample.core.correction import log_odds_offset
+from fastsample.core.hashing import uniform_from_keys
+from fastsample.core.strategies import inclusion_scores
+from fastsample.engines.batch import sample_frame
+from fastsample.harness.paper import (
     FEATURES,
     draw_subsample,
     generate_normal_case,
@@ -17,8 +19,6 @@ from fastsample.paper import (
     run_replicate,
     summarize,
 )
-from fastsample.sampling import sample_frame
-from fastsample.strategies import inclusion_scores
 
 N_ROWS = 100_000
 BUDGETS = [300, 3000]
@@ -28,7 +28,7 @@ REPS = 24
 @pytest.mark.parametrize("strategy", ["uniform", "proportional", "opt-a"])
 def test_simulation_draw_is_the_engines_draw(strategy):
     # Exact identity: the simulation's draw keeps the same rows with the same probabilities
-    # and offsets as fastsample.sampling.sample_frame for the same seed and budget.
+    # and offsets as fastsample.engines.batch.sample_frame for the same seed and budget.
     data = generate_normal_case(N_ROWS, rng=3)
     pilot = paper_pilot(data.X, data.y, seed=3)
     seed, budget = 99, 800

@@ -11,8 +11,8 @@ from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from fastsample.core.pilot import Pilot, as_pilot, fit_pilot
 from fastsample.errors import InputError
-from fastsample.pilot import Pilot, as_pilot, fit_pilot
 
 
 @pytest.fixture(scope="module")

@@ -14,9 +14,9 @@ import polars as pl
 import pytest
 from helpers import FEATURES, make_events
 
+from fastsample.core.pilot import PILOT_FORMAT, PILOT_VERSION, Pilot, as_pilot, fit_pilot
 from fastsample.errors import InputError
-from fastsample.pilot import PILOT_FORMAT, PILOT_VERSION, Pilot, as_pilot, fit_pilot
-from fastsample.synthetic import generate
+from fastsample.harness.synthetic import generate
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +47,8 @@ def test_linear_pilot_is_loaded_and_used_without_sklearn(tmp_path) -> None:
         f"""
         import json, sys
         import fastsample
-        from fastsample.sampling import plan_from_pilot
-        p = fastsample.pilot.as_pilot({str(path)!r})
+        from fastsample.engines.batch import plan_from_pilot
+        p = fastsample.core.pilot.as_pilot({str(path)!r})
         coef, intercept = p.linear
         fp = p.fingerprint
         plan = plan_from_pilot(p, strategy="proportional", rate=0.2, seed=7)
@@ -69,11 +69,11 @@ def test_linear_pilot_is_loaded_and_used_without_sklearn(tmp_path) -> None:
     assert got["fp"] == got["report_fp"] == pilot.fingerprint
     coef, intercept = pilot.linear
     assert got["coef"] == coef.tolist() and got["intercept"] == intercept
-    from fastsample.sampling import plan_from_pilot
+    from fastsample.engines.batch import plan_from_pilot
 
     # json round-trips floats exactly, so the kappa must be the in-memory pilot's bit for bit
     assert got["kappa"] == plan_from_pilot(pilot, strategy="proportional", rate=0.2, seed=7).kappa
-    from fastsample.io import read_metadata
+    from fastsample.engines.io import read_metadata
 
     assert read_metadata(out)["pilot_fingerprint"] == pilot.fingerprint
 
@@ -203,7 +203,7 @@ def test_linear_fingerprint_does_not_depend_on_the_process_history(tmp_path, lin
         import sys
         sys.path.insert(0, "tests")
         from helpers import FEATURES, make_events
-        from fastsample.pilot import as_pilot, fit_pilot
+        from fastsample.core.pilot import as_pilot, fit_pilot
         if len(sys.argv) > 1:
             as_pilot(sys.argv[1]).model  # load and unpickle a bundle first
         data = make_events(20_000, seed=4)

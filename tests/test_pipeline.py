@@ -1,4 +1,4 @@
-"""The streaming engine (fastsample.pipeline): equality with the in-memory path, invariance to
+"""The streaming engine (fastsample.engines.parquet): equality with the in-memory path, invariance to
 chunk size, threads and file layout, exact kappa, metadata and reports."""
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 
-from fastsample import pipeline
-from fastsample.io import read_metadata
-from fastsample.pilot import Pilot, fit_pilot
-from fastsample.sampling import sample_frame
-from fastsample.strategies import expected_count, inclusion_scores, solve_kappa
-from fastsample.synthetic import click_log
+from fastsample.core.pilot import Pilot, fit_pilot
+from fastsample.core.strategies import expected_count, inclusion_scores, solve_kappa
+from fastsample.engines import parquet as pipeline
+from fastsample.engines.batch import sample_frame
+from fastsample.engines.io import read_metadata
+from fastsample.harness.synthetic import click_log
 
 FEATURES = ["f0", "f1", "f2", "f3"]
 
@@ -108,7 +108,7 @@ _THREAD_RUN = textwrap.dedent(
     """
     import sys
     import numba
-    from fastsample.pipeline import sample_parquet
+    from fastsample.engines.parquet import sample_parquet
     assert numba.config.NUMBA_NUM_THREADS == int(sys.argv[4])
     sample_parquet(sys.argv[1], sys.argv[2], label="y", pilot=sys.argv[3], rate=0.1, seed=4,
                    exact=True, progress=False)

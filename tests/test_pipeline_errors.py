@@ -1,5 +1,5 @@
 """Bad input to the streaming engine: a one-line InputError naming the culprit, and no output
-created or changed (fastsample.pipeline)."""
+created or changed (fastsample.engines.parquet)."""
 
 from __future__ import annotations
 
@@ -16,10 +16,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from fastsample import pipeline
+from fastsample.core.pilot import fit_pilot
+from fastsample.engines import parquet as pipeline
 from fastsample.errors import InputError
-from fastsample.pilot import fit_pilot
-from fastsample.synthetic import click_log
+from fastsample.harness.synthetic import click_log
 
 FEATURES = ["f0", "f1", "f2"]
 

@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from fastsample.errors import InputError
-from fastsample.report import imbalance_report, plot_imbalance
+from fastsample.toolkit.report import imbalance_report, plot_imbalance
 
 
 @pytest.fixture

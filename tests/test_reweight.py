@@ -10,10 +10,10 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils.class_weight import compute_class_weight
 
-from fastsample.correction import correct_log_odds
+from fastsample.core.correction import correct_log_odds
+from fastsample.engines.io import read_metadata
 from fastsample.errors import InputError
-from fastsample.io import read_metadata
-from fastsample.reweight import (
+from fastsample.toolkit.reweight import (
     add_class_weight_column,
     balanced_class_weights,
     class_weight_offset,
@@ -158,7 +158,7 @@ def test_bad_ratio():
 
 def test_undersample_parquet_matches_in_memory(tmp_path):
     """Streaming engine and in-memory draw keep exactly the same keys (same seed and rate)."""
-    from fastsample.reweight import undersample_parquet
+    from fastsample.toolkit.reweight import undersample_parquet
 
     df = _frame(30_000, seed=4)
     src = tmp_path / "log.parquet"

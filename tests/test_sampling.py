@@ -15,16 +15,16 @@ from helpers import FEATURES, make_events
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 
-from fastsample.errors import InputError
-from fastsample.pilot import fit_pilot
-from fastsample.sampling import (
+from fastsample.core.pilot import fit_pilot
+from fastsample.core.strategies import STRATEGIES, inclusion_probabilities
+from fastsample.engines.batch import (
     OutputColumns,
     draw_batch,
     draw_indices,
     plan_from_pilot,
     sample_frame,
 )
-from fastsample.strategies import STRATEGIES, inclusion_probabilities
+from fastsample.errors import InputError
 
 OUT = ["sampling_prob", "sample_weight", "log_odds_offset"]
 
@@ -126,7 +126,7 @@ def test_non_linear_pilot_batches_match(events) -> None:
         key="id",
         return_info=True,
     )
-    from fastsample.pilot import as_pilot
+    from fastsample.core.pilot import as_pilot
 
     p = as_pilot(model, FEATURES)
     parts = [
@@ -162,8 +162,8 @@ _THREAD_SCRIPT = textwrap.dedent(
     import numpy as np
     sys.path.insert(0, {tests!r})
     from helpers import make_events
-    from fastsample.pilot import fit_pilot
-    from fastsample.sampling import sample_frame
+    from fastsample.core.pilot import fit_pilot
+    from fastsample.engines.batch import sample_frame
     import numba
     df = make_events(40_000, seed=4)
     p = fit_pilot(df, df["y"].to_numpy(), features=["f0", "f1", "f2", "f3"], seed=0)

@@ -16,9 +16,9 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
+from fastsample.core.pilot import fit_pilot
+from fastsample.engines.batch import draw_batch, plan_from_pilot, sample_frame
 from fastsample.errors import InputError
-from fastsample.pilot import fit_pilot
-from fastsample.sampling import draw_batch, plan_from_pilot, sample_frame
 
 pytestmark = [
     pytest.mark.spark,
@@ -44,7 +44,7 @@ FEATURES = ["f0", "f1", "f2"]
 
 @pytest.fixture(scope="session")
 def spark():
-    from fastsample.spark import local_session
+    from fastsample.engines.spark import local_session
 
     os.environ["PYSPARK_PYTHON"] = sys.executable
     with warnings.catch_warnings():
@@ -119,7 +119,7 @@ def _assert_same(local: pl.DataFrame, remote: pl.DataFrame, by: str = "id") -> N
 
 
 def test_same_plan_gives_sample_frame_rows_exactly(spark, sdf, data, pilot):
-    from fastsample.spark import sample_spark
+    from fastsample.engines.spark import sample_spark
 
     local, info = sample_frame(
         data, label="y", pilot=pilot, rate=0.2, seed=11, key="id", return_info=True
@@ -138,7 +138,7 @@ def test_same_plan_gives_sample_frame_rows_exactly(spark, sdf, data, pilot):
 @pytest.mark.parametrize("strategy", ["proportional", "opt-a", "lcc"])
 def test_one_pass_matches_local_engine(sdf, data, pilot, strategy):
     """The default one-pass plan is the local engine's (same kappa), and so are the rows."""
-    from fastsample.spark import plan_spark, sample_spark
+    from fastsample.engines.spark import plan_spark, sample_spark
 
     plan = plan_from_pilot(pilot, strategy=strategy, rate=0.1, seed=4, floor=1e-3)
     assert (
@@ -169,7 +169,7 @@ def test_one_pass_matches_local_engine(sdf, data, pilot, strategy):
 
 
 def test_composite_key_and_input_types_kept(sdf, data, pilot):
-    from fastsample.spark import sample_spark
+    from fastsample.engines.spark import sample_spark
 
     out = sample_spark(sdf.repartition(4), label="y", pilot=pilot, rate=0.3, key=["sid", "id"])
     assert out.schema.fieldNames() == [
@@ -193,7 +193,7 @@ def test_composite_key_and_input_types_kept(sdf, data, pilot):
     [(0.15, None), (0.15, 0.02), (0.6, 0.05)],
 )
 def test_exact_mode_kappa_equals_in_memory_solve(sdf, data, pilot, rate, floor):
-    from fastsample.spark import plan_spark, sample_spark
+    from fastsample.engines.spark import plan_spark, sample_spark
 
     frame, info = sample_frame(
         data, label="y", pilot=pilot, rate=rate, seed=2, key="id", floor=floor, return_info=True
@@ -219,7 +219,7 @@ def test_exact_mode_kappa_equals_in_memory_solve(sdf, data, pilot, rate, floor):
 
 def test_exact_mode_refines_straddling_bins(sdf, data, pilot, monkeypatch):
     """With a tiny collection limit the histogram is refined instead: same kappa."""
-    import fastsample.spark as fs
+    import fastsample.engines.spark as fs
 
     ref = fs.plan_spark(sdf, label="y", pilot=pilot, rate=0.6, seed=2, floor=0.05, exact=True)
     calls = []
@@ -237,7 +237,7 @@ def test_exact_mode_refines_straddling_bins(sdf, data, pilot, monkeypatch):
 
 
 def test_uniform_without_pilot(sdf, data):
-    from fastsample.spark import plan_spark, sample_spark
+    from fastsample.engines.spark import plan_spark, sample_spark
 
     local, info = sample_frame(
         data, label="y", strategy="uniform", rate=0.3, key="id", seed=9, return_info=True
@@ -252,7 +252,7 @@ def test_uniform_without_pilot(sdf, data):
 def test_boolean_label(sdf, data, pilot):
     from pyspark.sql import functions as F
 
-    from fastsample.spark import sample_spark
+    from fastsample.engines.spark import sample_spark
 
     flagged = sdf.withColumn("y", F.col("y") == 1)
     out = _to_polars(sample_spark(flagged, label="y", pilot=pilot, rate=0.2, key="id", seed=1))
@@ -262,7 +262,7 @@ def test_boolean_label(sdf, data, pilot):
 
 
 def test_bad_input_is_refused_on_the_driver(sdf, pilot):
-    from fastsample.spark import sample_spark
+    from fastsample.engines.spark import sample_spark
 
     with pytest.raises(InputError, match="needs a key column"):
         sample_spark(sdf, label="y", pilot=pilot, key=None)
@@ -281,7 +281,7 @@ def test_bad_input_is_refused_on_the_driver(sdf, pilot):
 
 
 def test_bad_label_values_fail_the_job_with_the_message(spark, pilot):
-    from fastsample.spark import sample_spark
+    from fastsample.engines.spark import sample_spark
 
     bad = spark.createDataFrame(
         pa.table({"id": [1, 2], "f0": [0.1, 0.2], "f1": [0.0, 1.0], "f2": [1.0, 2.0], "y": [0, 2]})
@@ -305,8 +305,8 @@ def test_same_sample_as_sample_parquet(spark, tmp_path, parquet_file, pilot, exa
     """Spark reading the same Parquet file gives sample_parquet's rows and columns."""
     from pyspark.sql import functions as F
 
-    from fastsample.pipeline import sample_parquet
-    from fastsample.spark import plan_spark, sample_spark
+    from fastsample.engines.parquet import sample_parquet
+    from fastsample.engines.spark import plan_spark, sample_spark
 
     out = tmp_path / "local.parquet"
     args = {
@@ -337,8 +337,8 @@ def test_same_sample_as_sample_parquet(spark, tmp_path, parquet_file, pilot, exa
 
 
 def test_train_pilot_spark_is_train_pilot(spark, sdf, data, parquet_file):
-    from fastsample.pipeline import train_pilot
-    from fastsample.spark import train_pilot_spark
+    from fastsample.engines.parquet import train_pilot
+    from fastsample.engines.spark import train_pilot_spark
 
     local = train_pilot(parquet_file, label="y", features=FEATURES, key="sid", seed=8)
     for part in (sdf.coalesce(1), sdf.repartition(4, "id")):
@@ -353,8 +353,8 @@ def test_train_pilot_spark_is_train_pilot(spark, sdf, data, parquet_file):
 
 
 def test_imbalance_report_spark_equals_local_report(spark, data):
-    from fastsample.report import imbalance_report
-    from fastsample.spark import imbalance_report_spark
+    from fastsample.engines.spark import imbalance_report_spark
+    from fastsample.toolkit.report import imbalance_report
 
     frame = data.with_columns((pl.col("id") % 3).alias("grp"), (pl.col("f2").abs()).alias("w"))
     sdf = spark.createDataFrame(frame.to_arrow()).repartition(3)

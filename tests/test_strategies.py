@@ -7,15 +7,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fastsample import reference as R
-from fastsample.errors import InputError
-from fastsample.strategies import (
+from fastsample.core.strategies import (
     expected_count,
     inclusion_probabilities,
     inclusion_scores,
     information_inverse,
     solve_kappa,
 )
+from fastsample.errors import InputError
+from fastsample.testing import reference as R
 
 PI_EPS = 2.0**-53
 

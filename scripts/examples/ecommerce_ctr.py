@@ -44,19 +44,19 @@ def run(
     """Run the example; return the metrics of every model (and the paths written)."""
     from sklearn.linear_model import LogisticRegression
 
-    from fastsample.correction import correct_log_odds
-    from fastsample.estimators import OffsetLogisticRegression
-    from fastsample.evaluation import (
+    from fastsample.core.correction import correct_log_odds
+    from fastsample.core.strategies import inclusion_probabilities
+    from fastsample.engines.parquet import sample_parquet, train_pilot
+    from fastsample.harness.synthetic import generate
+    from fastsample.models.estimators import OffsetLogisticRegression
+    from fastsample.toolkit.evaluation import (
         evaluate,
         evaluate_parquet,
         new_figure,
         plot_evaluation,
         save_figure,
     )
-    from fastsample.pipeline import sample_parquet, train_pilot
-    from fastsample.report import imbalance_report, plot_imbalance
-    from fastsample.strategies import inclusion_probabilities
-    from fastsample.synthetic import generate
+    from fastsample.toolkit.report import imbalance_report, plot_imbalance
 
     say = (lambda *a: None) if quiet else print
     os.makedirs(out, exist_ok=True)

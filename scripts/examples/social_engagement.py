@@ -138,12 +138,12 @@ def run(
     """Run the example; return the metrics and the monitor's records."""
     from sklearn.linear_model import LogisticRegression
 
-    from fastsample.estimators import OffsetLogisticRegression
-    from fastsample.evaluation import evaluate, plot_evaluation
-    from fastsample.monitor import PerformanceMonitor
-    from fastsample.online import SlidingWindowLearner
-    from fastsample.report import imbalance_report, plot_imbalance
-    from fastsample.sampling import sample_frame
+    from fastsample.engines.batch import sample_frame
+    from fastsample.models.estimators import OffsetLogisticRegression
+    from fastsample.models.online import SlidingWindowLearner
+    from fastsample.toolkit.evaluation import evaluate, plot_evaluation
+    from fastsample.toolkit.monitor import PerformanceMonitor
+    from fastsample.toolkit.report import imbalance_report, plot_imbalance
 
     say = (lambda *a: None) if quiet else print
     os.makedirs(out, exist_ok=True)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from fastsample.pilot import Pilot
+    from fastsample.core.pilot import Pilot
 
 __all__ = [
     "PAPER_ALPHA",
@@ -74,7 +74,7 @@ def generate_normal_case(
 
 def full_data_mle(X: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Unpenalised logistic MLE on every row, as ``(intercept, coef...)``."""
-    from fastsample.estimators import OffsetLogisticRegression
+    from fastsample.models.estimators import OffsetLogisticRegression
 
     model = OffsetLogisticRegression(C=np.inf).fit(X, y)
     return np.r_[model.intercept_, model.coef_[0]]
@@ -162,14 +162,14 @@ def paper_pilot(
     from sklearn.base import clone
     from sklearn.linear_model import LogisticRegression
 
-    from fastsample.pilot import fit_pilot
+    from fastsample.core.pilot import fit_pilot
 
     pilot = fit_pilot(
         X, y, features=FEATURES, model=LogisticRegression(C=np.inf), seed=seed, max_rows=n0
     )
     if misspecify is None:
         return pilot
-    from fastsample.pilot import Pilot as _Pilot
+    from fastsample.core.pilot import Pilot as _Pilot
 
     shift = np.asarray(misspecify, dtype=np.float64)
     model = clone(pilot.model)
@@ -195,12 +195,12 @@ def draw_subsample(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Keep mask and ``(a0, a1, a_y)`` for an expected ``budget`` kept negatives.
 
-    ``kappa`` is water-filled by :func:`fastsample.strategies.solve_kappa`; ``a_y`` is clipped
+    ``kappa`` is water-filled by :func:`fastsample.core.strategies.solve_kappa`; ``a_y`` is clipped
     exactly as the engine's kernels do and a row is kept iff ``u < a_y``. Under LCC (``h1``
     given) positives are thinned too, so kappa is solved for the same expected total size
     ``N1 + budget`` as the other strategies: all methods are compared at equal size.
     """
-    from fastsample.strategies import clip_probabilities, solve_kappa
+    from fastsample.core.strategies import clip_probabilities, solve_kappa
 
     neg = y == 0
     if h1 is None:
@@ -224,16 +224,16 @@ def subsample_fits(
 ) -> list[dict]:
     """Fit every method at every negative budget on one data set.
 
-    The draw is the engine's: scores from :func:`fastsample.strategies.inclusion_scores`,
+    The draw is the engine's: scores from :func:`fastsample.core.strategies.inclusion_scores`,
     water-filled ``kappa`` for an expected ``budget`` kept negatives, ``a_y`` clipped exactly
     as the kernels do, and ``keep <=> u < a_y`` with ``u`` from
-    :func:`fastsample.hashing.uniform_from_keys` on the row index (the same uniforms for
+    :func:`fastsample.core.hashing.uniform_from_keys` on the row index (the same uniforms for
     every method: common random numbers sharpen the comparison between methods).
     """
-    from fastsample.correction import log_odds_offset
-    from fastsample.estimators import OffsetLogisticRegression
-    from fastsample.hashing import uniform_from_keys
-    from fastsample.strategies import inclusion_scores
+    from fastsample.core.correction import log_odds_offset
+    from fastsample.core.hashing import uniform_from_keys
+    from fastsample.core.strategies import inclusion_scores
+    from fastsample.models.estimators import OffsetLogisticRegression
 
     u = uniform_from_keys(np.arange(y.shape[0], dtype=np.int64), seed)
     eta = pilot.logits(X)
@@ -277,7 +277,7 @@ def run_replicate(
 
     Returns one record per (pilot, method, budget), plus one ``full`` record.
     """
-    from fastsample.hashing import derive_seed
+    from fastsample.core.hashing import derive_seed
 
     rep_seed = derive_seed(seed, f"rep-{rep}")
     rng = np.random.default_rng(rep_seed)

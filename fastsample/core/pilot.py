@@ -28,9 +28,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
-from fastsample import _kernels as K
+from fastsample.core import kernels as K
+from fastsample.core.hashing import derive_seed, seed_mix
 from fastsample.errors import InputError
-from fastsample.hashing import derive_seed, seed_mix
 
 PILOT_FORMAT = "fastsample-pilot"
 # 1: the model object stored directly; 2: the model as pickled bytes plus its derived parts.
@@ -284,7 +284,7 @@ class Pilot:
         """
         import joblib
 
-        from fastsample.io import atomic_path
+        from fastsample.engines.io import atomic_path
 
         target = Path(path)
         payload = {"format": PILOT_FORMAT, "version": PILOT_VERSION, "pilot": self._state()}
@@ -554,7 +554,7 @@ def fit_case_control(
     """Fit a pilot on an already-drawn case-control sample and put it on the population scale.
 
     The second half of :func:`fit_pilot`, shared with the streaming
-    :func:`fastsample.pipeline.train_pilot` (which draws the sample from Parquet batches).
+    :func:`fastsample.engines.parquet.train_pilot` (which draws the sample from Parquet batches).
 
     Parameters
     ----------
@@ -597,7 +597,7 @@ def fit_case_control(
     )
     eta = pilot.logits(Xs)
     weights = np.where(ys == 1, 1.0 / q1, 1.0 / q0)
-    from fastsample.strategies import information_inverse
+    from fastsample.core.strategies import information_inverse
 
     pilot.info_inv = information_inverse(Xs, eta, weights)
     neg = ys == 0

@@ -5,7 +5,7 @@
 - :class:`NegativeSamplingClassifier`: pilot -> keyed negative sample -> final model fitted
   with the offset, IPW weights or a post-hoc correction; predicts population probabilities.
 - ``NegativeSampler`` and ``KeyedRandomUnderSampler`` (imbalanced-learn API) live in
-  :mod:`fastsample.samplers`, which needs the ``imblearn`` extra; they are re-exported here.
+  :mod:`fastsample.models.samplers`, which needs the ``imblearn`` extra; they are re-exported here.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from fastsample import _glm_kernels as _k
+from fastsample.core import glm_kernels as _k
 from fastsample.errors import InputError
 
 __all__ = ["NegativeSamplingClassifier", "OffsetLogisticRegression"]
@@ -32,7 +32,7 @@ _SAMPLERS = ("NegativeSampler", "KeyedRandomUnderSampler")
 def __getattr__(name: str) -> Any:
     # The samplers subclass imbalanced-learn's base class, an optional dependency.
     if name in _SAMPLERS:
-        from fastsample import samplers
+        from fastsample.models import samplers
 
         return getattr(samplers, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -369,7 +369,7 @@ _PILOT_MODELS = ("logistic", "sgd", "hgb", "gbm")
 def _output_columns():
     global _COLUMNS
     if _COLUMNS is None:
-        from fastsample.sampling import OutputColumns
+        from fastsample.engines.batch import OutputColumns
 
         _COLUMNS = OutputColumns(
             prob="__fastsample_prob__",
@@ -395,7 +395,7 @@ def resolve_pilot(
     pilot: Any, frame: Any, y01: np.ndarray, *, features: list[str], strategy: str, seed: int,
     key: Any = None,
 ) -> Any:  # fmt: skip
-    """The :class:`~fastsample.pilot.Pilot` to sample with, trained here when needed.
+    """The :class:`~fastsample.core.pilot.Pilot` to sample with, trained here when needed.
 
     ``pilot`` may be None (a logistic pilot is trained unless the strategy is uniform), a
     model name (``"logistic"``, ``"sgd"``, ``"hgb"``), an unfitted classifier (trained on a
@@ -403,8 +403,8 @@ def resolve_pilot(
     """
     import os
 
-    from fastsample.hashing import frame_keys
-    from fastsample.pilot import Pilot, as_pilot, fit_pilot
+    from fastsample.core.hashing import frame_keys
+    from fastsample.core.pilot import Pilot, as_pilot, fit_pilot
 
     if pilot is None and strategy == "uniform":
         return None
@@ -428,14 +428,14 @@ def draw_sample(
     frame: Any, y01: np.ndarray, *, features: list[str], pilot: Any, strategy: str, rate: float,
     seed: int, floor: float | None = None, key: Any = None,
 ) -> dict[str, Any]:  # fmt: skip
-    """Run :func:`fastsample.sampling.sample_frame` on a polars frame with 0/1 labels ``y01``.
+    """Run :func:`fastsample.engines.batch.sample_frame` on a polars frame with 0/1 labels ``y01``.
 
     Returns a dict with ``indices`` (kept rows, increasing), ``prob``, ``weight``, ``offset``,
     the resolved ``pilot``, the sampling ``plan`` and the counts of ``sample_frame``'s info.
     """
     import polars as pl
 
-    from fastsample.sampling import sample_frame
+    from fastsample.engines.batch import sample_frame
 
     df = frame.with_columns(pl.Series(_LABEL, np.asarray(y01, dtype=np.int8)))
     pilot_obj = resolve_pilot(
@@ -479,7 +479,7 @@ class NegativeSamplingClassifier(ClassifierMixin, BaseEstimator):
     """Fit a classifier on a keyed negative sample and predict on the population scale.
 
     ``fit(X, y)`` trains (or takes) a pilot, keeps every positive and a scored fraction of the
-    negatives with :func:`fastsample.sampling.sample_frame` (reproducible: each row's fate
+    negatives with :func:`fastsample.engines.batch.sample_frame` (reproducible: each row's fate
     depends on its row index and ``seed`` only), then fits the final ``estimator`` on the kept
     rows with the chosen correction.
 
@@ -491,7 +491,7 @@ class NegativeSamplingClassifier(ClassifierMixin, BaseEstimator):
         ``None`` trains a logistic pilot on a case-control sample (not needed for
         ``strategy="uniform"``); a model name (``"logistic"``, ``"sgd"``, ``"hgb"``) or an
         unfitted classifier is trained the same way; a fitted classifier, a
-        :class:`~fastsample.pilot.Pilot` or a saved pilot file is used as is.
+        :class:`~fastsample.core.pilot.Pilot` or a saved pilot file is used as is.
     strategy : {"proportional", "uniform", "opt-l", "opt-a", "lcc"}, default="proportional"
         Inclusion-probability strategy (DESIGN.md §2.2).
     rate : float, default=0.1
@@ -574,7 +574,7 @@ class NegativeSamplingClassifier(ClassifierMixin, BaseEstimator):
         if names is not None:
             return [str(n) for n in names]
         given = self.pilot
-        from fastsample.pilot import Pilot
+        from fastsample.core.pilot import Pilot
 
         if isinstance(given, Pilot) and len(given.features) == n_features:
             return list(given.features)
@@ -648,8 +648,8 @@ class NegativeSamplingClassifier(ClassifierMixin, BaseEstimator):
 
     def _sampled_offset(self, X: np.ndarray) -> np.ndarray:
         """``o(x) = log a_1(x) - log a_0(x)`` for new rows, from the fitted pilot and plan."""
-        from fastsample.correction import log_odds_offset
-        from fastsample.strategies import inclusion_probabilities
+        from fastsample.core.correction import log_odds_offset
+        from fastsample.core.strategies import inclusion_probabilities
 
         if self.pilot_ is None:
             logits = np.zeros(X.shape[0])
@@ -691,7 +691,7 @@ class NegativeSamplingClassifier(ClassifierMixin, BaseEstimator):
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
         eta = self._model_logit(X)
         if self.correction == "posthoc":
-            from fastsample.correction import correct_log_odds
+            from fastsample.core.correction import correct_log_odds
 
             eta = correct_log_odds(eta, self._sampled_offset(X))
         return eta

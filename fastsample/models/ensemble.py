@@ -13,12 +13,12 @@ positive) on the training labels and chooses:
   - ``ensemble="brf"``: imbalanced-learn's ``BalancedRandomForestClassifier`` (optional extra
     ``imblearn``). Each tree sees every positive and an equal number of random negatives, so
     the forest's probabilities live on a 1:1 scale; they are corrected by the constant
-    log-odds shift ``log(N0 / N1)`` (:func:`fastsample.correction.correct_proba`). For trees
+    log-odds shift ``log(N0 / N1)`` (:func:`fastsample.core.correction.correct_proba`). For trees
     this removes the prior shift but is not an exact likelihood correction.
 
 * otherwise — a **single** model: a pilot-based proportional negative sample
-  (:func:`fastsample.sampling.sample_frame`) and an offset logistic regression
-  (:class:`fastsample.estimators.OffsetLogisticRegression`).
+  (:func:`fastsample.engines.batch.sample_frame`) and an offset logistic regression
+  (:class:`fastsample.models.estimators.OffsetLogisticRegression`).
 
 Either way :meth:`ExtremeImbalanceClassifier.predict_proba` returns population-scale
 probabilities. The seed tutorial served the forest's balanced-scale probabilities as they were
@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from fastsample._validation import numeric_matrix
+from fastsample.core.validation import numeric_matrix
 from fastsample.errors import InputError
 
 __all__ = ["ExtremeImbalanceClassifier", "imbalance_ratio"]
@@ -114,7 +114,7 @@ class ExtremeImbalanceClassifier:
         return pl.DataFrame(cols)
 
     def _offset_fit(self, kept: Any, d: int) -> Any:
-        from fastsample.estimators import OffsetLogisticRegression
+        from fastsample.models.estimators import OffsetLogisticRegression
 
         Xk = kept.select([f"x{j}" for j in range(d)]).to_numpy()
         return OffsetLogisticRegression(C=self.C).fit(
@@ -131,8 +131,8 @@ class ExtremeImbalanceClassifier:
         X : array-like of shape (n, d)
         y : array-like of 0/1 labels (both classes present)
         """
-        from fastsample.hashing import derive_seed
-        from fastsample.sampling import sample_frame
+        from fastsample.core.hashing import derive_seed
+        from fastsample.engines.batch import sample_frame
 
         if self.ensemble not in ("bagging", "brf"):
             raise InputError(f"ensemble: {self.ensemble!r} is not 'bagging' or 'brf'")
@@ -150,7 +150,7 @@ class ExtremeImbalanceClassifier:
         yv = yv.astype(np.int8)
         self.imbalance_ratio_ = ratio
         self.n_features_in_ = M.shape[1]
-        from fastsample.reweight import undersampling_rate
+        from fastsample.toolkit.reweight import undersampling_rate
 
         rate = undersampling_rate(n1, n0, self.negatives_per_positive)
         frame = self._frame(M, yv)
@@ -164,7 +164,7 @@ class ExtremeImbalanceClassifier:
             self.estimators_ = [self._offset_fit(kept, d)]
             return self
         if self.ensemble == "brf":
-            from fastsample._optional import require
+            from fastsample.core.optional import require
 
             brf = require("imblearn.ensemble", "imblearn").BalancedRandomForestClassifier(
                 n_estimators=int(self.n_estimators),
@@ -212,7 +212,7 @@ class ExtremeImbalanceClassifier:
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Population-scale probabilities, shape ``(n, 2)``."""
-        from fastsample.correction import correct_proba
+        from fastsample.core.correction import correct_proba
 
         M = self._check(X)
         if self.path_ == "brf":

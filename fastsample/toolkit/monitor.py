@@ -205,7 +205,7 @@ class PerformanceMonitor:
         rows_seen : int, optional
             Rows the batch had before sampling (else estimated as ``sum(w)``).
         """
-        from fastsample.evaluation import _as_arrays
+        from fastsample.toolkit.evaluation import _as_arrays
 
         if sample_weight is None and sampling_prob is not None:
             a = np.asarray(sampling_prob, dtype=np.float64)
@@ -230,7 +230,7 @@ class PerformanceMonitor:
 
     def set_baseline(self, y_true: Any, y_prob: Any, sample_weight: Any = None) -> None:
         """Fix the baseline AUC and event rate from reference data (e.g. the validation set)."""
-        from fastsample.evaluation import _as_arrays, roc_auc
+        from fastsample.toolkit.evaluation import _as_arrays, roc_auc
 
         y, p, w = _as_arrays(y_true, y_prob, sample_weight)
         ww = np.ones_like(p) if w is None else w
@@ -264,7 +264,7 @@ class PerformanceMonitor:
         return np.concatenate(ys), np.concatenate(ps), np.concatenate(ws), seen
 
     def _close(self, n: int) -> WindowRecord:
-        from fastsample.evaluation import calibration_curve, log_loss, roc_auc
+        from fastsample.toolkit.evaluation import calibration_curve, log_loss, roc_auc
 
         y, p, w, seen = self._take(n)
         first = self._rows_consumed
@@ -376,7 +376,7 @@ class PerformanceMonitor:
         Flagged windows are marked in red; the AUC panel shows the baseline and its
         tolerance band.
         """
-        from fastsample.evaluation import new_figure, save_figure
+        from fastsample.toolkit.evaluation import new_figure, save_figure
 
         if not self.records:
             raise InputError("monitor has no complete window to plot yet")
@@ -449,7 +449,7 @@ def monitor_parquet(
     window_size, batch_rows : window and read-batch sizes
     flush : also close a final partial window
     """
-    from fastsample.io import iter_frames, require_columns, resolve_source
+    from fastsample.engines.io import iter_frames, require_columns, resolve_source
 
     src = resolve_source(source)
     cols = [label, score]

@@ -174,7 +174,7 @@ def _rows_of(path: str) -> int:
 
 def _ensure_log(path: str, rows: int, features: int, event_rate: float, seed: int,
                 progress: bool) -> None:
-    from fastsample.synthetic import click_log_schema, generate
+    from fastsample.harness.synthetic import click_log_schema, generate
 
     if os.path.exists(path):
         import pyarrow.parquet as pq
@@ -293,7 +293,7 @@ def update_readme(readme: str, table: str) -> bool:
     head, rest = text.split(README_START, 1)
     _, tail = rest.split(README_END, 1)
     new = f"{head}{README_START}\n{table}\n{README_END}{tail}"
-    from fastsample.io import atomic_path
+    from fastsample.engines.io import atomic_path
 
     with atomic_path(readme, overwrite=True) as tmp, open(tmp, "w", encoding="utf-8") as fh:
         fh.write(new)

@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from fastsample._optional import require
+from fastsample.core.optional import require
 from fastsample.errors import InputError
-from fastsample.estimators import draw_sample
+from fastsample.models.estimators import draw_sample
 
 require("imblearn", "imblearn")
 
@@ -153,7 +153,7 @@ class NegativeSampler(_KeyedSampler):
     Parameters
     ----------
     pilot : None, str, classifier, Pilot or path, default=None
-        As in :class:`~fastsample.estimators.NegativeSamplingClassifier`.
+        As in :class:`~fastsample.models.estimators.NegativeSamplingClassifier`.
     strategy : {"proportional", "uniform", "opt-l", "opt-a", "lcc"}, default="proportional"
     rate : float, default=0.1
         Expected fraction of negatives kept.

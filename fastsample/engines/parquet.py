@@ -2,7 +2,7 @@
 
 :func:`sample_parquet` reads a Parquet source as Arrow record batches (pyarrow's batch reader
 on a prefetching thread, two batches ahead). Only the label, feature and key columns of a batch
-are handed to :func:`fastsample.sampling.draw_indices`; the kept rows are then gathered from the
+are handed to :func:`fastsample.engines.batch.draw_indices`; the kept rows are then gathered from the
 Arrow batch itself, so the other columns are never converted, and appended to the output
 through an atomic writer that encodes on its own thread. A row's fate depends only on its key (or,
 without a key column, its global row index in input order) and the seed, so the output does not
@@ -30,8 +30,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from fastsample.errors import InputError
-from fastsample.io import (
+from fastsample.engines.io import (
     PathLike,
     Source,
     atomic_path,
@@ -42,6 +41,7 @@ from fastsample.io import (
     require_columns,
     resolve_source,
 )
+from fastsample.errors import InputError
 
 #: Rows per batch read from Parquet when ``chunk_rows`` is not given.
 DEFAULT_CHUNK_ROWS = 1 << 18
@@ -171,7 +171,7 @@ def train_pilot(
     ``rows`` rows expected) with the keyed hash on ``derive_seed(seed, "pilot")`` — a stream
     independent of the sampling seed's. The model is fitted on that sample and shifted by
     ``log(q0/q1)`` so it predicts population-scale probabilities
-    (:func:`fastsample.pilot.fit_case_control`).
+    (:func:`fastsample.core.pilot.fit_case_control`).
 
     Parameters
     ----------
@@ -191,14 +191,14 @@ def train_pilot(
 
     Returns
     -------
-    fastsample.pilot.Pilot
+    fastsample.core.pilot.Pilot
         Save it with ``pilot.save(path)``.
     """
     import polars as pl
 
-    from fastsample.hashing import derive_seed, frame_keys, seed_mix, uniform_from_keys
-    from fastsample.pilot import case_control_rates, feature_matrix, fit_case_control
-    from fastsample.sampling import label_array
+    from fastsample.core.hashing import derive_seed, frame_keys, seed_mix, uniform_from_keys
+    from fastsample.core.pilot import case_control_rates, feature_matrix, fit_case_control
+    from fastsample.engines.batch import label_array
 
     seed_mix(seed)  # validates the seed
     cap = DEFAULT_PILOT_ROWS if rows is None else rows
@@ -212,7 +212,7 @@ def train_pilot(
     feats = expand_columns(src, list(features), "feature")
     keys = _key_list(key)
     require_columns(src, keys, "key")
-    from fastsample._progress import progress_bar
+    from fastsample.core.progress import progress_bar
 
     n1 = n0 = 0
     with progress_bar(total=src.num_rows, desc="pilot: count", enabled=progress) as bar:
@@ -433,7 +433,7 @@ def _exact_kappa(spill: _Spill, target: float, floor: float | None) -> tuple[flo
     -------
     (kappa, expected kept negatives at kappa)
     """
-    from fastsample.strategies import effective_floor, expected_count, solve_kappa
+    from fastsample.core.strategies import effective_floor, expected_count, solve_kappa
 
     f = effective_floor(floor)
     idx = np.flatnonzero(spill.top_count)
@@ -513,9 +513,9 @@ def _exact_kappa(spill: _Spill, target: float, floor: float | None) -> tuple[flo
 
 
 def _validate(strategy: str, rate: Any, floor: Any, seed: Any) -> float:
-    from fastsample.hashing import seed_mix
-    from fastsample.sampling import check_rate
-    from fastsample.strategies import effective_floor, strategy_code
+    from fastsample.core.hashing import seed_mix
+    from fastsample.core.strategies import effective_floor, strategy_code
+    from fastsample.engines.batch import check_rate
 
     strategy_code(strategy)
     r = check_rate(rate)
@@ -558,7 +558,7 @@ def sample_parquet(
     probability ``clip(kappa * h(x), floor, 1)`` (DESIGN.md §2). The output holds the input
     columns unchanged plus ``sampling_prob``, ``sample_weight`` and ``log_odds_offset``, and
     the parameters, pilot fingerprint, kappa and counts as JSON in the Parquet key-value
-    metadata under ``"fastsample"`` (read it with :func:`fastsample.io.read_metadata`).
+    metadata under ``"fastsample"`` (read it with :func:`fastsample.engines.io.read_metadata`).
 
     Parameters
     ----------
@@ -593,7 +593,7 @@ def sample_parquet(
         Progress bar on a terminal.
     report : path, optional
         Also write the report as JSON there.
-    columns : fastsample.sampling.OutputColumns, optional
+    columns : fastsample.engines.batch.OutputColumns, optional
         Names of the three added columns.
 
     Returns
@@ -613,8 +613,8 @@ def sample_parquet(
     if not exact and (pilot is not None or strategy == "uniform"):
         reader = _Prefetch(iter_batches(src, batch_rows=batch_rows), _PREFETCH_DEPTH)
     try:
-        from fastsample.pilot import as_pilot
-        from fastsample.sampling import OutputColumns, plan_from_pilot, plan_sampling
+        from fastsample.core.pilot import as_pilot
+        from fastsample.engines.batch import OutputColumns, plan_from_pilot, plan_sampling
 
         r = _validate(strategy, rate, floor, seed)
         cols = columns or OutputColumns()
@@ -698,9 +698,9 @@ def _stream(reader: _Prefetch, out: str, rep_obj: SampleReport, *, overwrite: bo
     import polars as pl
 
     from fastsample import __version__
-    from fastsample._progress import progress_bar
-    from fastsample.io import ParquetSink
-    from fastsample.sampling import draw_indices
+    from fastsample.core.progress import progress_bar
+    from fastsample.engines.batch import draw_indices
+    from fastsample.engines.io import ParquetSink
 
     key_arg = _key_arg(keys)
     # sum(a_y) over the input needs every row's scores: a second scoring pass per batch, paid
@@ -821,8 +821,8 @@ _COUNT_FIELDS = (
 
 def _expected(frame: Any, label: str, pilot: Any, plan: Any, path: str) -> tuple[float, float]:
     """Expected kept (negatives, positives) of one batch: the sums of a_0 and a_1."""
-    from fastsample.sampling import _scores, label_array
-    from fastsample.strategies import effective_floor
+    from fastsample.core.strategies import effective_floor
+    from fastsample.engines.batch import _scores, label_array
 
     y = label_array(frame, label, source=repr(path))
     f = effective_floor(plan.floor)
@@ -836,8 +836,8 @@ def _expected(frame: Any, label: str, pilot: Any, plan: Any, path: str) -> tuple
 def _exact_plan(src: Source, label: str, pilot: Any, strategy: str, rate: float, seed: int,
                 floor: float | None, cols: Any, batch: int, progress: bool) -> tuple[Any, int]:
     """First pass of exact mode: spill every negative's score, then solve kappa exactly."""
-    from fastsample._progress import progress_bar
-    from fastsample.sampling import SamplingPlan, _scores, label_array
+    from fastsample.core.progress import progress_bar
+    from fastsample.engines.batch import SamplingPlan, _scores, label_array
 
     info_inv = pilot.info_inv if pilot is not None else None
     needed = [label, *(pilot.features if pilot is not None else [])]

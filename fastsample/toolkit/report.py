@@ -118,7 +118,7 @@ def _ratio(pos: float, neg: float) -> float:
 
 
 def _is_source(data: Any) -> bool:
-    from fastsample.io import Source
+    from fastsample.engines.io import Source
 
     if isinstance(data, (str, os.PathLike, Source)):
         return True
@@ -155,7 +155,7 @@ def _open(
 ) -> tuple[Any, str, list[str] | None]:
     """(lazy frame, description for messages, file list or None); columns are (role, name)."""
     if _is_source(data):
-        from fastsample._source import describe_files, scan
+        from fastsample.engines.scan import describe_files, scan
 
         lf, files = scan(data, columns, file_column=_FILE_COLUMN if per_file else None)
         return lf, describe_files(files), files
@@ -224,7 +224,7 @@ def imbalance_report(
     if per_file and not source:
         raise InputError("per_file needs a Parquet source")
     if source:
-        from fastsample.io import Source, resolve_source
+        from fastsample.engines.io import Source, resolve_source
 
         if not isinstance(data, Source):
             data = resolve_source(data)
@@ -399,7 +399,7 @@ def _scatter_sample(
 def _default_features(data: Any, exclude: Sequence[str | None]) -> list[str]:
 
     if _is_source(data):
-        from fastsample._source import scan
+        from fastsample.engines.scan import scan
 
         schema = scan(data, None)[0].collect_schema()
     else:
@@ -440,12 +440,12 @@ def plot_imbalance(
     overwrite : bool
         ``False`` refuses an existing ``path`` (checked before any work).
     """
-    from fastsample.evaluation import new_figure, save_figure
-    from fastsample.io import check_output
+    from fastsample.engines.io import check_output
+    from fastsample.toolkit.evaluation import new_figure, save_figure
 
     check_output(path, overwrite=overwrite)
     if _is_source(data):
-        from fastsample.io import Source, resolve_source
+        from fastsample.engines.io import Source, resolve_source
 
         if not isinstance(data, Source):
             data = resolve_source(data)

@@ -2,7 +2,7 @@
 
 Generates a synthetic click log with a known logistic model, trains a pilot on a keyed
 case-control sample, samples the log with the streaming engine, fits a logistic model on the
-sample with the log-odds offset (:class:`fastsample.estimators.OffsetLogisticRegression`), and
+sample with the log-odds offset (:class:`fastsample.models.estimators.OffsetLogisticRegression`), and
 checks its calibration on fresh, unsampled rows of the same population — next to a model fitted
 on the same sample without the offset (the classic mistake) and the true model.
 """
@@ -72,7 +72,8 @@ class DemoResult:
 
 def _compilations() -> int:
     """Numba compilations so far in this process (cache misses of fastsample's kernels)."""
-    from fastsample import _glm_kernels, _kernels
+    from fastsample.core import glm_kernels as _glm_kernels
+    from fastsample.core import kernels as _kernels
 
     count = 0
     for mod in (_kernels, _glm_kernels):
@@ -111,11 +112,11 @@ def run_demo(*, rows: int = 3_000_000, features: int = 8, event_rate: float = 0.
     """
     import polars as pl
 
-    from fastsample.estimators import OffsetLogisticRegression
-    from fastsample.evaluation import evaluate
-    from fastsample.pipeline import sample_parquet, train_pilot
-    from fastsample.synthetic import click_log, click_log_coefficients, click_log_intercept
-    from fastsample.synthetic import generate as generate_log
+    from fastsample.engines.parquet import sample_parquet, train_pilot
+    from fastsample.harness.synthetic import click_log, click_log_coefficients, click_log_intercept
+    from fastsample.harness.synthetic import generate as generate_log
+    from fastsample.models.estimators import OffsetLogisticRegression
+    from fastsample.toolkit.evaluation import evaluate
 
     with tempfile.TemporaryDirectory(prefix="fastsample-demo-") as tmp:
         where = workdir or tmp

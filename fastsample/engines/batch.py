@@ -14,11 +14,10 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from fastsample import _kernels as K
-from fastsample.errors import InputError
-from fastsample.hashing import frame_keys, seed_mix
-from fastsample.pilot import Pilot, as_pilot, feature_matrix, fit_pilot, raise_if_not_finite
-from fastsample.strategies import (
+from fastsample.core import kernels as K
+from fastsample.core.hashing import frame_keys, seed_mix
+from fastsample.core.pilot import Pilot, as_pilot, feature_matrix, fit_pilot, raise_if_not_finite
+from fastsample.core.strategies import (
     effective_floor,
     expected_count,
     information_inverse,
@@ -26,6 +25,7 @@ from fastsample.strategies import (
     strategy_code,
     uses_features,
 )
+from fastsample.errors import InputError
 
 _EMPTY_2D = np.zeros((0, 0), dtype=np.float64)
 
@@ -167,7 +167,7 @@ def plan_from_pilot(
         raise InputError(
             "this pilot has no reference sample for a one-pass kappa; use exact mode or a pilot from train_pilot/fit_pilot"
         )
-    from fastsample.strategies import inclusion_scores
+    from fastsample.core.strategies import inclusion_scores
 
     eta = pilot.logits(pilot.reference_X)
     h0, _ = inclusion_scores(strategy, eta, pilot.reference_X, pilot.info_inv)
@@ -456,7 +456,7 @@ def sample_frame(
         Feature columns; default the pilot's. Needed to train a pilot when none is given.
     pilot : Pilot, path, fitted classifier or None
         The pilot. None with a strategy other than ``uniform`` trains one on this frame
-        with :func:`fastsample.pilot.fit_pilot` (its own seed stream).
+        with :func:`fastsample.core.pilot.fit_pilot` (its own seed stream).
     strategy : {"proportional", "uniform", "opt-l", "opt-a", "lcc"}
         Inclusion-probability strategy (DESIGN.md §2.2).
     rate : float

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastsample._kernels import (
+from fastsample.core.kernels import (
     BLOCK,
     LCC,
     OPT_A,

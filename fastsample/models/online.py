@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from fastsample._validation import numeric_matrix
+from fastsample.core.validation import numeric_matrix
 from fastsample.errors import InputError
 
 __all__ = ["SlidingWindowLearner"]
@@ -70,7 +70,7 @@ class SlidingWindowLearner:
     history_ : list of dict, one per batch (rows, kept, window rows, Newton iterations)
     last_batch_ : dict
         Positions (``index``) of the last batch's kept rows and their ``sampling_prob`` — e.g.
-        to feed a :class:`fastsample.monitor.PerformanceMonitor` with only the logged rows.
+        to feed a :class:`fastsample.toolkit.monitor.PerformanceMonitor` with only the logged rows.
     """
 
     def __init__(
@@ -92,7 +92,7 @@ class SlidingWindowLearner:
             raise InputError(f"C: must be > 0 (got {C})")
         if int(max_iter) < 1:
             raise InputError(f"max_iter: must be >= 1 (got {max_iter})")
-        from fastsample.sampling import check_rate
+        from fastsample.engines.batch import check_rate
 
         self.window = int(window)
         self.rate = check_rate(rate)
@@ -138,7 +138,7 @@ class SlidingWindowLearner:
         """The current model as a linear pilot for the sampling core."""
         from sklearn.linear_model import LogisticRegression
 
-        from fastsample.pilot import Pilot
+        from fastsample.core.pilot import Pilot
 
         assert self._theta is not None and self._d is not None
         shell = LogisticRegression()
@@ -151,7 +151,7 @@ class SlidingWindowLearner:
     def _sample(self, X: np.ndarray, y: np.ndarray, keys: Any) -> tuple[np.ndarray, ...]:
         import polars as pl
 
-        from fastsample.sampling import sample_frame
+        from fastsample.engines.batch import sample_frame
 
         n, d = X.shape
         cols: dict[str, Any] = {f"x{j}": X[:, j] for j in range(d)}
@@ -255,7 +255,7 @@ class SlidingWindowLearner:
         """Warm-started trust-region Newton on the window's offset likelihood; iterations."""
         from scipy import optimize
 
-        from fastsample import _glm_kernels as gk
+        from fastsample.core import glm_kernels as gk
 
         Xw, yw, ow = self._window()
         if yw.min() == yw.max():

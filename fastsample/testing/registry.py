@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from fastsample import _kernels as K
-from fastsample import reference as R
+from fastsample.core import kernels as K
+from fastsample.testing import reference as R
 
 
 @dataclass(frozen=True)

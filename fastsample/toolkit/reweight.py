@@ -5,7 +5,7 @@ probability proportional to ``w_y`` would, so a logistic model fitted with class
 ``logit p(x) + log(w_1 / w_0)``. Its probabilities are therefore *not* population
 probabilities (the seed tutorial reads them as if they were): subtract the constant log-odds
 shift :func:`class_weight_offset` — for balanced weights ``log(N0 / N1)`` — with
-:func:`fastsample.correction.correct_proba`, as :func:`correct_class_weighted_proba` does.
+:func:`fastsample.core.correction.correct_proba`, as :func:`correct_class_weighted_proba` does.
 
 Random undersampling is the ``uniform`` strategy of the sampling core: every positive and each
 negative with the same probability, decided by the keyed hash (reproducible, independent of
@@ -102,10 +102,10 @@ def class_weight_offset(class_weight: Mapping[int, float]) -> float:
 def correct_class_weighted_proba(proba: Any, class_weight: Mapping[int, float]) -> np.ndarray:
     """Population probabilities of a model trained with ``class_weight``.
 
-    ``sigmoid(logit(proba) - log(w_1 / w_0))`` via :func:`fastsample.correction.correct_proba`.
+    ``sigmoid(logit(proba) - log(w_1 / w_0))`` via :func:`fastsample.core.correction.correct_proba`.
     Exact for a well-specified logistic model; for other models it removes the prior shift.
     """
-    from fastsample.correction import correct_proba
+    from fastsample.core.correction import correct_proba
 
     return correct_proba(proba, class_weight_offset(class_weight))
 
@@ -173,8 +173,14 @@ def reweight_parquet(
     """
     import polars as pl
 
-    from fastsample.io import ParquetSink, atomic_path, check_output, iter_frames, resolve_source
-    from fastsample.report import imbalance_report
+    from fastsample.engines.io import (
+        ParquetSink,
+        atomic_path,
+        check_output,
+        iter_frames,
+        resolve_source,
+    )
+    from fastsample.toolkit.report import imbalance_report
 
     src = resolve_source(source)
     out = check_output(output, overwrite=overwrite, source=src)
@@ -248,7 +254,7 @@ def undersample(
 
     Parameters
     ----------
-    frame : polars / pandas DataFrame or 2-D array (see :func:`fastsample.sampling.sample_frame`)
+    frame : polars / pandas DataFrame or 2-D array (see :func:`fastsample.engines.batch.sample_frame`)
     label : 0/1 label column
     negatives_per_positive : float
         Target kept negatives per positive (1.0 = balanced).
@@ -259,7 +265,7 @@ def undersample(
     return_info : bool
         Also return the sampling core's info dict (counts, plan).
     """
-    from fastsample.sampling import _to_polars, label_array, sample_frame
+    from fastsample.engines.batch import _to_polars, label_array, sample_frame
 
     df, label_name, _ = _to_polars(frame, label)
     if not isinstance(label_name, str) or label_name not in df.columns:
@@ -292,15 +298,15 @@ def undersample_parquet(
     """Random undersampling of a Parquet source with the streaming engine.
 
     Counts the classes in one streaming pass, then runs
-    :func:`fastsample.pipeline.sample_parquet` with ``strategy="uniform"`` at the rate
+    :func:`fastsample.engines.parquet.sample_parquet` with ``strategy="uniform"`` at the rate
     :func:`undersampling_rate` gives. Extra keyword arguments go to the engine.
     """
-    from fastsample.report import imbalance_report
+    from fastsample.toolkit.report import imbalance_report
 
     try:
-        from fastsample.pipeline import sample_parquet
+        from fastsample.engines.parquet import sample_parquet
     except ImportError as exc:  # the engine module is developed in parallel
-        raise ImportError("fastsample.pipeline (the streaming engine) is not available") from exc
+        raise ImportError("fastsample.engines.parquet (the streaming engine) is not available") from exc
     rep = imbalance_report(source, label=label, per_file=False)
     rate = undersampling_rate(rep.positives, rep.negatives, negatives_per_positive)
     return sample_parquet(

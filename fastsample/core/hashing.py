@@ -40,7 +40,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from fastsample import _kernels as K
+from fastsample.core import kernels as K
 from fastsample.errors import InputError
 
 _MASK = (1 << 64) - 1

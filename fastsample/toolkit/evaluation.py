@@ -436,8 +436,8 @@ def evaluate_parquet(
     hist_bins : number of log-odds bins of the streaming histogram
     """
 
-    from fastsample._source import describe_files, scan
-    from fastsample.io import resolve_source
+    from fastsample.engines.io import resolve_source
+    from fastsample.engines.scan import describe_files, scan
 
     _check_strategy(strategy, n_bins)
     if method not in ("auto", "exact", "histogram"):
@@ -607,7 +607,7 @@ def save_figure(fig: Any, path: str | os.PathLike[str], *, overwrite: bool = Tru
 
     ``overwrite=False`` refuses an existing ``path`` (the CLI's rule without ``--overwrite``).
     """
-    from fastsample.io import atomic_path, check_output
+    from fastsample.engines.io import atomic_path, check_output
 
     target = check_output(path, overwrite=overwrite)
     with atomic_path(target, overwrite=overwrite) as tmp:
@@ -620,7 +620,7 @@ def new_figure(ncols: int, *, width: float = 5.0, height: float = 4.5) -> tuple[
 
     The object-oriented API needs no display backend and leaves a user's pyplot state alone.
     """
-    from fastsample._optional import require
+    from fastsample.core.optional import require
 
     figure = require("matplotlib.figure", "plot")
     fig = figure.Figure(figsize=(width * ncols, height), layout="constrained")

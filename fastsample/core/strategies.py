@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from fastsample import _kernels as K
+from fastsample.core import kernels as K
 from fastsample.errors import InputError
 
 STRATEGIES: tuple[str, ...] = ("uniform", "proportional", "opt-l", "opt-a", "lcc")

@@ -164,8 +164,8 @@ def generate(path: str | os.PathLike[str], *, rows: int, features: int = 16,
     dict
         ``rows``, ``positives``, ``intercept``, ``bytes``.
     """
-    from fastsample._progress import progress_bar
-    from fastsample.io import atomic_path, check_output, dictionary_columns, file_size
+    from fastsample.core.progress import progress_bar
+    from fastsample.engines.io import atomic_path, check_output, dictionary_columns, file_size
 
     _check(rows, features, event_rate, seed)
     out = check_output(path, overwrite=overwrite)

@@ -1,6 +1,6 @@
 """A Parquet source as one Polars lazy frame, for the toolkit's streaming aggregations.
 
-File resolution, schema checks and hive partitions come from :mod:`fastsample.io` (the one
+File resolution, schema checks and hive partitions come from :mod:`fastsample.engines.io` (the one
 home for sources); this module only turns the resolved files into a ``LazyFrame`` that Polars'
 streaming engine can aggregate in bounded memory.
 """
@@ -28,7 +28,7 @@ def scan(
 
     Parameters
     ----------
-    source : path, glob, directory, list of them, or a resolved :class:`fastsample.io.Source`
+    source : path, glob, directory, list of them, or a resolved :class:`fastsample.engines.io.Source`
     columns : ``(role, name)`` pairs; a ``None`` name is skipped; ``columns=None`` keeps all
         columns. A missing column raises ``InputError`` naming the role, column and file.
     file_column : str, optional
@@ -40,7 +40,7 @@ def scan(
     """
     import polars as pl
 
-    from fastsample.io import Source, _polars_type, require_columns, resolve_source
+    from fastsample.engines.io import Source, _polars_type, require_columns, resolve_source
 
     src = source if isinstance(source, Source) else resolve_source(source)
     if columns is not None:

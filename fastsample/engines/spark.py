@@ -1,6 +1,6 @@
 """The sampling engine on Apache Spark, row for row identical to the local engine.
 
-Every Arrow batch of the Spark DataFrame goes through :func:`fastsample.sampling.draw_batch`
+Every Arrow batch of the Spark DataFrame goes through :func:`fastsample.engines.batch.draw_batch`
 (the same Numba kernels as the local engines) inside ``DataFrame.mapInArrow``. A row's fate
 depends only on its key, the seed and its pilot score (DESIGN.md §3), so the sample does not
 change with the number of partitions, the batch size or the order of the rows — unlike
@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from fastsample._optional import require
+from fastsample.core.optional import require
+from fastsample.engines.batch import OutputColumns, SamplingPlan, check_rate
 from fastsample.errors import FastsampleError, InputError
-from fastsample.sampling import OutputColumns, SamplingPlan, check_rate
 
 # Name of the temporary row-position column added to the Polars view of a batch; chosen so
 # that it cannot be mistaken for a user column (and checked anyway).
@@ -122,7 +122,7 @@ def _check_columns(df: Any, label: str, features: Sequence[str], keys: Sequence[
 
 
 def _resolve_pilot(pilot: Any, features: Sequence[str] | None, strategy: str) -> Any:
-    from fastsample.pilot import as_pilot
+    from fastsample.core.pilot import as_pilot
 
     if pilot is None:
         if strategy != "uniform":
@@ -174,7 +174,7 @@ def _negative_scores(
     """The pilot's scores of the batch's negatives (the rows the plan draws from)."""
     import polars as pl
 
-    from fastsample.sampling import _scores, label_array
+    from fastsample.engines.batch import _scores, label_array
 
     y = label_array(view, label)
     h0, _ = _scores(view.filter(pl.Series(y == 0)), pilot, strategy, info_inv, "")
@@ -191,8 +191,8 @@ def _draw_batches(
 ) -> Iterator[Any]:
     import pyarrow as pa
 
-    from fastsample.pipeline import _kept_rows
-    from fastsample.sampling import draw_indices
+    from fastsample.engines.batch import draw_indices
+    from fastsample.engines.parquet import _kept_rows
 
     pilot = pilot_handle.value
     key: str | list[str] = keys[0] if len(keys) == 1 else keys
@@ -305,14 +305,14 @@ def plan_spark(
     exact: bool = False,
     columns: OutputColumns | None = None,
 ) -> SamplingPlan:
-    """The :class:`~fastsample.sampling.SamplingPlan` (kappa) that :func:`sample_spark` uses.
+    """The :class:`~fastsample.engines.batch.SamplingPlan` (kappa) that :func:`sample_spark` uses.
 
     One-pass mode (default) estimates kappa on the driver from the pilot's reference sample
     of negatives, exactly as the local engine does, so both give the same kappa bit for bit.
     ``exact=True`` solves the water-filling equation over every negative of ``df`` with Spark
     jobs and bounded driver memory: a log-scale histogram of the scores (count, sum, min,
     max per bin), refined where a bin straddles a clipping threshold, then the few straddling
-    scores collected and solved with :func:`fastsample.strategies.solve_kappa`. ``df`` must
+    scores collected and solved with :func:`fastsample.core.strategies.solve_kappa`. ``df`` must
     then be deterministic (cache it if it is computed with random expressions).
 
     Parameters
@@ -324,8 +324,8 @@ def plan_spark(
     columns : OutputColumns, optional
         Names of the three added columns.
     """
-    from fastsample.sampling import plan_from_pilot, plan_sampling
-    from fastsample.strategies import strategy_code
+    from fastsample.core.strategies import strategy_code
+    from fastsample.engines.batch import plan_from_pilot, plan_sampling
 
     strategy_code(strategy)
     r = check_rate(rate)
@@ -400,7 +400,7 @@ def _histogram(
 
 def _bracket(bins: np.ndarray, target: float, floor: float | None) -> tuple[float, float]:
     """kappa range that must hold the root: scores at their bin's max, then at its min."""
-    from fastsample.strategies import solve_kappa
+    from fastsample.core.strategies import solve_kappa
 
     n, lo, hi = bins[:, 0], bins[:, 2], bins[:, 3]
     return solve_kappa(hi, target, floor=floor, weights=n), solve_kappa(
@@ -424,7 +424,7 @@ def _exact_scores(
     in the bracket become one weighted row (their mean score and count: exact on that
     piece); bins that straddle a threshold are refined, then their scores are collected.
     """
-    from fastsample.strategies import effective_floor
+    from fastsample.core.strategies import effective_floor
 
     handle = _broadcast(df, pilot)
     if pilot is None:
@@ -631,8 +631,8 @@ def _case_control_batches(
     """Rows of the pilot's case-control sample: features, label and the key word."""
     import pyarrow as pa
 
-    from fastsample.hashing import frame_keys, uniform_from_keys
-    from fastsample.sampling import label_array
+    from fastsample.core.hashing import frame_keys, uniform_from_keys
+    from fastsample.engines.batch import label_array
 
     key: str | list[str] = keys[0] if len(keys) == 1 else keys
     cols = _needed(label, features, keys)
@@ -666,11 +666,11 @@ def train_pilot_spark(
 ) -> Any:
     """Train a pilot on a case-control sample of a Spark DataFrame, collected to the driver.
 
-    The same pilot as :func:`fastsample.pipeline.train_pilot` on the same rows: one Spark
+    The same pilot as :func:`fastsample.engines.parquet.train_pilot` on the same rows: one Spark
     aggregation counts the classes; the keyed hash on ``derive_seed(seed, "pilot")`` keeps
     positives with probability ``q1`` and negatives with ``q0`` (about
     ``negatives_per_positive`` negatives per positive, at most ``rows`` rows expected); the
-    sample is collected and fitted by :func:`fastsample.pilot.fit_case_control` (in key
+    sample is collected and fitted by :func:`fastsample.core.pilot.fit_case_control` (in key
     order, so the partitioning does not matter). ``key`` is required, as in
     :func:`sample_spark`.
 
@@ -694,13 +694,13 @@ def train_pilot_spark(
 
     Returns
     -------
-    fastsample.pilot.Pilot
+    fastsample.core.pilot.Pilot
         Ship it to a cluster with ``pilot.save(path)`` and ``spark-submit --files path``.
     """
     import polars as pl
 
-    from fastsample.hashing import derive_seed, seed_mix
-    from fastsample.pilot import case_control_rates, feature_matrix, fit_case_control
+    from fastsample.core.hashing import derive_seed, seed_mix
+    from fastsample.core.pilot import case_control_rates, feature_matrix, fit_case_control
 
     seed_mix(seed)  # validates the seed
     cap = 1_000_000 if rows is None else rows
@@ -766,8 +766,8 @@ def imbalance_report_spark(
     """Class counts, imbalance ratio and event rates of a Spark DataFrame.
 
     Spark aggregations only (nothing but the small tables reaches the driver); the result is
-    the :class:`fastsample.report.ImbalanceReport` that
-    :func:`fastsample.report.imbalance_report` gives for the same rows.
+    the :class:`fastsample.toolkit.report.ImbalanceReport` that
+    :func:`fastsample.toolkit.report.imbalance_report` gives for the same rows.
 
     Parameters
     ----------
@@ -791,7 +791,7 @@ def imbalance_report_spark(
 
     F = require("pyspark.sql.functions", "spark")
     types = require("pyspark.sql.types", "spark")
-    from fastsample.report import ImbalanceReport, _explicit_edges, _ratio, _with_bin_bounds
+    from fastsample.toolkit.report import ImbalanceReport, _explicit_edges, _ratio, _with_bin_bounds
 
     fields = {f.name: f.dataType for f in df.schema.fields}
     numeric = (types.NumericType, types.BooleanType)

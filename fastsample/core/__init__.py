@@ -1,0 +1,1 @@
+"""Numerical core: kernels, hashing, strategies and kappa, correction, the pilot bundle."""

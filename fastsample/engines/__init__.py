@@ -1,0 +1,1 @@
+"""Engines: the per-batch draw, in-memory, streaming Parquet and Spark."""

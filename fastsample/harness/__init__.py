@@ -1,0 +1,1 @@
+"""Jobs on synthetic data: generator, demo, engine benchmark, paper reproduction."""

@@ -1,0 +1,1 @@
+"""Toolkit: imbalance report, evaluation, reweighting, monitoring."""
