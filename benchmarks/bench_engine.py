@@ -46,9 +46,11 @@ def test_bench_polars_hash_filter_sink(benchmark, log_path, tmp_path):
     cut = int(RATE * 2**32)
 
     def run():
-        (pl.scan_parquet(log_path)
-           .filter((pl.col("y") == 1) | ((pl.col("id").hash(7) & 0xFFFFFFFF) < cut))
-           .sink_parquet(out))  # fmt: skip
+        (
+            pl.scan_parquet(log_path)
+            .filter((pl.col("y") == 1) | ((pl.col("id").hash(7) & 0xFFFFFFFF) < cut))
+            .sink_parquet(out)
+        )
 
     benchmark(run)
     assert pl.scan_parquet(out).select(pl.len()).collect().item() > 0
@@ -57,15 +59,24 @@ def test_bench_polars_hash_filter_sink(benchmark, log_path, tmp_path):
 def test_bench_sample_parquet(benchmark, log_path, pilot, tmp_path):
     benchmark.group = "engine"
     out = tmp_path / "o.parquet"
-    rep = benchmark(lambda: sample_parquet(log_path, out, label="y", pilot=pilot, rate=RATE,
-                                           overwrite=True, progress=False))  # fmt: skip
+    rep = benchmark(
+        lambda: sample_parquet(
+            log_path, out, label="y", pilot=pilot, rate=RATE, overwrite=True, progress=False
+        )
+    )
     assert rep.rows_in == N_ROWS and rep.positives_out == rep.positives_in
 
 
 def test_bench_harness(tmp_path):
     # The whole-process harness end to end on a tiny log: every pipeline runs and is tabled.
-    res = run_engine_bench(rows=20_000, features=4, repeats=1, workdir=str(tmp_path),
-                           rss_rows=(5_000, 10_000), progress=False)  # fmt: skip
+    res = run_engine_bench(
+        rows=20_000,
+        features=4,
+        repeats=1,
+        workdir=str(tmp_path),
+        rss_rows=(5_000, 10_000),
+        progress=False,
+    )
     med = res.medians()
     expected = {"polars decode", "polars hash filter + sink", "fastsample sample"}
     assert expected <= set(med)

@@ -67,10 +67,21 @@ def _fused_args(data):
     n = X.shape[0]
     nblocks = (n + K.BLOCK - 1) // K.BLOCK
     return (
-        X, model.coef_[0].astype(np.float64), float(model.intercept_[0]), K.PROPORTIONAL,
-        np.zeros((0, 0)), y, np.arange(n, dtype=np.uint64), np.uint64(7), 2.0, 2.0**-53,
-        np.empty(n, np.int64), np.empty(n), np.empty(n), np.zeros(nblocks, np.int64),
-    )  # fmt: skip
+        X,
+        model.coef_[0].astype(np.float64),
+        float(model.intercept_[0]),
+        K.PROPORTIONAL,
+        np.zeros((0, 0)),
+        y,
+        np.arange(n, dtype=np.uint64),
+        np.uint64(7),
+        2.0,
+        2.0**-53,
+        np.empty(n, np.int64),
+        np.empty(n),
+        np.empty(n),
+        np.zeros(nblocks, np.int64),
+    )
 
 
 def test_fused_kernel(benchmark, data):

@@ -111,8 +111,13 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     if args.plot is not None:
         from fastsample.toolkit.report import plot_imbalance
 
-        plot_imbalance(source, args.plot, label=args.label, features=args.plot_features,
-                       overwrite=args.overwrite)  # fmt: skip
+        plot_imbalance(
+            source,
+            args.plot,
+            label=args.label,
+            features=args.plot_features,
+            overwrite=args.overwrite,
+        )
     if args.json:
         _print_json(info)
         return 0
@@ -130,8 +135,11 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
             rate = info["event_rate"]
             ratio = info["imbalance_ratio"]
             print(f"event rate: {rate:.6g}" if rate is not None else "event rate: n/a")
-            print(f"imbalance ratio (negatives per positive): {ratio:,.1f}"
-                  if ratio is not None else "imbalance ratio: n/a (no positives)")
+            print(
+                f"imbalance ratio (negatives per positive): {ratio:,.1f}"
+                if ratio is not None
+                else "imbalance ratio: n/a (no positives)"
+            )
         else:
             print("label is not binary 0/1")
     if args.plot is not None:
@@ -145,8 +153,15 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
     if args.plot is not None:
         check_output(args.plot, overwrite=args.overwrite)
-    result = evaluate_parquet(args.source, label=args.label, score=args.score, weight=args.weight,
-                              n_bins=args.bins, strategy=args.strategy, method=args.method)  # fmt: skip
+    result = evaluate_parquet(
+        args.source,
+        label=args.label,
+        score=args.score,
+        weight=args.weight,
+        n_bins=args.bins,
+        strategy=args.strategy,
+        method=args.method,
+    )
     metrics = result.as_dict()
     if args.plot is not None:
         plot_evaluation(result, args.plot, overwrite=args.overwrite)
@@ -167,9 +182,16 @@ def _cmd_pilot(args: argparse.Namespace) -> int:
 
     src = resolve_source(args.source)
     out = check_output(args.output, overwrite=args.overwrite, source=src)
-    pilot = train_pilot(src, label=args.label, features=args.features, model=args.model,
-                        rows=args.rows, seed=args.seed, key=args.key,
-                        progress=not args.quiet)  # fmt: skip
+    pilot = train_pilot(
+        src,
+        label=args.label,
+        features=args.features,
+        model=args.model,
+        rows=args.rows,
+        seed=args.seed,
+        key=args.key,
+        progress=not args.quiet,
+    )
     pilot.save(out)
     if not args.quiet:
         meta = pilot.meta
@@ -185,12 +207,24 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     from fastsample.engines.parquet import sample_parquet
 
     report = sample_parquet(
-        args.source, args.output, label=args.label, features=args.features, pilot=args.pilot,
-        strategy=args.strategy, rate=args.rate, seed=args.seed, key=args.key, floor=args.floor,
-        exact=args.exact, chunk_rows=args.chunk_rows, overwrite=args.overwrite,
-        progress=not args.quiet, report=args.report, pilot_rows=args.pilot_rows,
+        args.source,
+        args.output,
+        label=args.label,
+        features=args.features,
+        pilot=args.pilot,
+        strategy=args.strategy,
+        rate=args.rate,
+        seed=args.seed,
+        key=args.key,
+        floor=args.floor,
+        exact=args.exact,
+        chunk_rows=args.chunk_rows,
+        overwrite=args.overwrite,
+        progress=not args.quiet,
+        report=args.report,
+        pilot_rows=args.pilot_rows,
         pilot_model=args.model,
-    )  # fmt: skip
+    )
     if not args.quiet:
         print(f"wrote {args.output}: {report}")
     return 0
@@ -199,9 +233,15 @@ def _cmd_sample(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from fastsample.harness.demo import run_demo
 
-    result = run_demo(rows=args.rows, features=args.features, event_rate=args.event_rate,
-                      rate=args.rate, seed=args.seed, workdir=args.dir,
-                      progress=not args.quiet)  # fmt: skip
+    result = run_demo(
+        rows=args.rows,
+        features=args.features,
+        event_rate=args.event_rate,
+        rate=args.rate,
+        seed=args.seed,
+        workdir=args.dir,
+        progress=not args.quiet,
+    )
     if args.json:
         from dataclasses import asdict
 
@@ -215,9 +255,15 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     from fastsample.harness.bench import as_dict, run_engine_bench
 
     rss = None if args.no_rss else (args.rss_small, args.rss_large)
-    result = run_engine_bench(rows=args.rows, features=args.features, rate=args.rate,
-                              repeats=args.repeats, workdir=args.dir, rss_rows=rss,
-                              progress=not args.quiet)  # fmt: skip
+    result = run_engine_bench(
+        rows=args.rows,
+        features=args.features,
+        rate=args.rate,
+        repeats=args.repeats,
+        workdir=args.dir,
+        rss_rows=rss,
+        progress=not args.quiet,
+    )
     if args.json:
         _print_json(as_dict(result))
     else:
@@ -250,8 +296,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    p = sub.add_parser("generate", help="write a synthetic click log (Parquet)",
-                       description="Write a synthetic click log with a known logistic model.")
+    p = sub.add_parser(
+        "generate",
+        help="write a synthetic click log (Parquet)",
+        description="Write a synthetic click log with a known logistic model.",
+    )
     p.add_argument("output", metavar="OUT", help="output Parquet file")
     p.add_argument("--rows", type=_count, default=1_000_000, help="rows (default 1M; 30M, 4e6 ok)")
     p.add_argument("--features", type=_positive_int, default=16, help="float32 features (16)")
@@ -260,44 +309,82 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary")
 
-    p = sub.add_parser("inspect", help="rows, schema and class balance of a Parquet source",
-                       description="Print rows, schema, label counts and imbalance ratio.")
-    p.add_argument("source", metavar="SOURCE", nargs="+",
-                   help="Parquet file(s), a glob or a directory (hive partitions ok)")
+    p = sub.add_parser(
+        "inspect",
+        help="rows, schema and class balance of a Parquet source",
+        description="Print rows, schema, label counts and imbalance ratio.",
+    )
+    p.add_argument(
+        "source",
+        metavar="SOURCE",
+        nargs="+",
+        help="Parquet file(s), a glob or a directory (hive partitions ok)",
+    )
     p.add_argument("--label", "-l", help="label column to count")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--plot", metavar="PNG", help="draw class counts and a 2-D hexbin by class")
-    p.add_argument("--plot-features", type=_names, metavar="A,B",
-                   help="the two features of the hexbin (default: first two numeric columns)")
+    p.add_argument(
+        "--plot-features",
+        type=_names,
+        metavar="A,B",
+        help="the two features of the hexbin (default: first two numeric columns)",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace an existing PNG")
 
-    p = sub.add_parser("evaluate", help="weighted metrics and plots of scores in Parquet",
-                       description="ROC-AUC, average precision, log loss, normalized entropy, "
-                       "Brier score and calibration (ECE) of a score column, streaming.")
-    p.add_argument("source", metavar="SCORES", nargs="+",
-                   help="Parquet file(s), a glob or a directory with label and score columns")
+    p = sub.add_parser(
+        "evaluate",
+        help="weighted metrics and plots of scores in Parquet",
+        description="ROC-AUC, average precision, log loss, normalized entropy, "
+        "Brier score and calibration (ECE) of a score column, streaming.",
+    )
+    p.add_argument(
+        "source",
+        metavar="SCORES",
+        nargs="+",
+        help="Parquet file(s), a glob or a directory with label and score columns",
+    )
     p.add_argument("--label", "-l", required=True, help="0/1 label column")
     p.add_argument("--score", "-s", required=True, help="predicted probability column")
     p.add_argument("--weight", "-w", help="row weight column (e.g. sample_weight)")
     p.add_argument("--plot", metavar="PNG", help="draw ROC, precision-recall and calibration")
     p.add_argument("--bins", type=_positive_int, default=10, help="calibration bins (10)")
-    p.add_argument("--strategy", choices=["uniform", "quantile"], default="uniform",
-                   help="calibration binning (uniform)")
-    p.add_argument("--method", choices=["auto", "exact", "histogram"], default="auto",
-                   help="exact (columns in memory) or histogram (bounded memory) (auto)")
+    p.add_argument(
+        "--strategy",
+        choices=["uniform", "quantile"],
+        default="uniform",
+        help="calibration binning (uniform)",
+    )
+    p.add_argument(
+        "--method",
+        choices=["auto", "exact", "histogram"],
+        default="auto",
+        help="exact (columns in memory) or histogram (bounded memory) (auto)",
+    )
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--overwrite", action="store_true", help="replace an existing PNG")
 
-    p = sub.add_parser("pilot", help="train a pilot model on a case-control sample",
-                       description="Train a pilot on a keyed case-control sample of SOURCE "
-                       "(about one negative per positive) and save it with joblib.")
+    p = sub.add_parser(
+        "pilot",
+        help="train a pilot model on a case-control sample",
+        description="Train a pilot on a keyed case-control sample of SOURCE "
+        "(about one negative per positive) and save it with joblib.",
+    )
     p.add_argument("source", metavar="SOURCE", nargs="+", help="Parquet file(s), glob or directory")
     p.add_argument("-o", "--output", required=True, metavar="PILOT", help="pilot file to write")
     p.add_argument("--label", "-l", required=True, help="0/1 label column")
-    p.add_argument("--features", "-f", required=True, type=_names,
-                   help="comma-separated feature columns; shell patterns ok (f*)")
-    p.add_argument("--model", default="logistic", choices=["logistic", "sgd", "hgb"],
-                   help="pilot model (logistic)")
+    p.add_argument(
+        "--features",
+        "-f",
+        required=True,
+        type=_names,
+        help="comma-separated feature columns; shell patterns ok (f*)",
+    )
+    p.add_argument(
+        "--model",
+        default="logistic",
+        choices=["logistic", "sgd", "hgb"],
+        help="pilot model (logistic)",
+    )
     p.add_argument("--rows", type=_count, default=None, help="cap on the sample (1M)")
     p.add_argument("--seed", type=_seed, default=0, help="seed (the pilot derives its own stream)")
     p.add_argument("--key", type=_names, default=None, help="key column(s); default row index")
@@ -305,37 +392,63 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary")
 
     from_strategies = ["proportional", "uniform", "opt-l", "opt-a", "lcc"]
-    p = sub.add_parser("sample", help="sample a Parquet source (the main job)",
-                       description="Keep every positive and a pilot-chosen fraction of the "
-                       "negatives; write them with sampling_prob, sample_weight and "
-                       "log_odds_offset.")
+    p = sub.add_parser(
+        "sample",
+        help="sample a Parquet source (the main job)",
+        description="Keep every positive and a pilot-chosen fraction of the "
+        "negatives; write them with sampling_prob, sample_weight and "
+        "log_odds_offset.",
+    )
     p.add_argument("source", metavar="SOURCE", nargs="+", help="Parquet file(s), glob or directory")
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="output Parquet file")
     p.add_argument("--label", "-l", required=True, help="0/1 label column")
-    p.add_argument("--key", type=_names, default=None,
-                   help="key column(s); default the global row index (not layout-invariant)")
+    p.add_argument(
+        "--key",
+        type=_names,
+        default=None,
+        help="key column(s); default the global row index (not layout-invariant)",
+    )
     p.add_argument("--pilot", metavar="PILOT", help="pilot file from `fastsample pilot`")
-    p.add_argument("--features", "-f", type=_names, default=None,
-                   help="feature columns (train a pilot when --pilot is not given)")
-    p.add_argument("--model", default="logistic", choices=["logistic", "sgd", "hgb"],
-                   help="model of a pilot trained on the fly (logistic)")
+    p.add_argument(
+        "--features",
+        "-f",
+        type=_names,
+        default=None,
+        help="feature columns (train a pilot when --pilot is not given)",
+    )
+    p.add_argument(
+        "--model",
+        default="logistic",
+        choices=["logistic", "sgd", "hgb"],
+        help="model of a pilot trained on the fly (logistic)",
+    )
     p.add_argument("--pilot-rows", type=_count, default=None, help="cap on that pilot's sample")
-    p.add_argument("--strategy", default="proportional", choices=from_strategies,
-                   help="inclusion-probability strategy (proportional)")
+    p.add_argument(
+        "--strategy",
+        default="proportional",
+        choices=from_strategies,
+        help="inclusion-probability strategy (proportional)",
+    )
     p.add_argument("--rate", type=_float, default=0.1, help="expected fraction of negatives kept")
     p.add_argument("--floor", type=_float, default=None, help="lower bound on probabilities")
     p.add_argument("--seed", type=_seed, default=0, help="sampling seed (0)")
-    p.add_argument("--exact", action="store_true",
-                   help="solve kappa over all rows (extra pass) instead of from the pilot sample")
+    p.add_argument(
+        "--exact",
+        action="store_true",
+        help="solve kappa over all rows (extra pass) instead of from the pilot sample",
+    )
     p.add_argument("--chunk-rows", type=_positive_int, default=None, help="rows per batch")
     p.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
     p.add_argument("--report", metavar="PATH", help="write a JSON report there")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary")
 
-    p = sub.add_parser("demo", help="generate, pilot, sample, fit and check calibration",
-                       description="End to end on a synthetic click log: generate it, train a "
-                       "pilot, sample, fit with the log-odds offset and check calibration on "
-                       "fresh unsampled rows.")
+    p = sub.add_parser(
+        "demo",
+        help="generate, pilot, sample, fit and check calibration",
+        description="End to end on a synthetic click log: generate it, train a "
+        "pilot, sample, fit with the log-odds offset and check calibration on "
+        "fresh unsampled rows.",
+    )
     p.add_argument("--rows", type=_count, default=3_000_000, help="rows (3M)")
     p.add_argument("--features", type=_positive_int, default=8, help="features (8)")
     p.add_argument("--event-rate", type=_float, default=0.01, help="event rate (0.01)")
@@ -345,10 +458,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
 
-    p = sub.add_parser("bench", help="end-to-end benchmark against Polars and DuckDB",
-                       description="Whole-process benchmark on a generated log: fastsample "
-                       "sample vs Polars decode-only, Polars hash filter + sink, DuckDB "
-                       "bernoulli + COPY; plus peak RSS at two sizes.")
+    p = sub.add_parser(
+        "bench",
+        help="end-to-end benchmark against Polars and DuckDB",
+        description="Whole-process benchmark on a generated log: fastsample "
+        "sample vs Polars decode-only, Polars hash filter + sink, DuckDB "
+        "bernoulli + COPY; plus peak RSS at two sizes.",
+    )
     p.add_argument("--rows", type=_count, default=30_000_000, help="rows of the log (30M)")
     p.add_argument("--features", type=_positive_int, default=16, help="features (16)")
     p.add_argument("--rate", type=_float, default=0.05, help="negative keep rate (0.05)")

@@ -35,10 +35,17 @@ def run_pytest(rows: int, threads: str) -> tuple[dict[str, float], dict[str, int
         out = Path(tmp) / "bench.json"
         env = {**os.environ, "FASTSAMPLE_BENCH_ROWS": str(rows), "NUMBA_NUM_THREADS": threads}
         cmd = [
-            sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-            "benchmarks/bench_kernels.py", "benchmarks/bench_sampling.py",
-            "--benchmark-enable", f"--benchmark-json={out}",
-        ]  # fmt: skip
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "benchmarks/bench_kernels.py",
+            "benchmarks/bench_sampling.py",
+            "--benchmark-enable",
+            f"--benchmark-json={out}",
+        ]
         subprocess.run(cmd, cwd=ROOT, env=env, check=True)
         runs = json.loads(out.read_text())
     medians = {b["name"]: b["stats"]["median"] for b in runs["benchmarks"]}
@@ -75,13 +82,28 @@ def main() -> None:
         "| --- | --- | --- | --- | --- |",
     ]
     pairs = [
-        ("`sample_frame` (fused, exact kappa) vs tutorial NumPy path", "test_sample_frame_fused",
-         "test_tutorial_numpy_path", "speed-up", 8.0),
-        ("fused kernel vs `X.sum()` roofline (same columns)", "test_fused_kernel",
-         "test_roofline_sum", "of roofline", 0.75),
-        ("`correct_proba` vs tutorial formula", "test_correct_proba", "test_tutorial_correction",
-         "speed-up", 3.0),
-    ]  # fmt: skip
+        (
+            "`sample_frame` (fused, exact kappa) vs tutorial NumPy path",
+            "test_sample_frame_fused",
+            "test_tutorial_numpy_path",
+            "speed-up",
+            8.0,
+        ),
+        (
+            "fused kernel vs `X.sum()` roofline (same columns)",
+            "test_fused_kernel",
+            "test_roofline_sum",
+            "of roofline",
+            0.75,
+        ),
+        (
+            "`correct_proba` vs tutorial formula",
+            "test_correct_proba",
+            "test_tutorial_correction",
+            "speed-up",
+            3.0,
+        ),
+    ]
     for label, ours, base, kind, target in pairs:
         ratio = med(base) / med(ours)
         ok = "met" if ratio >= target else f"missed by {target / ratio:.2f}x"

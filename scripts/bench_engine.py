@@ -29,8 +29,14 @@ def main() -> int:
     ap.add_argument("--json", help="also write the raw results as JSON here")
     ap.add_argument("--no-readme", action="store_true", help="do not touch README.md")
     args = ap.parse_args()
-    result = run_engine_bench(rows=args.rows, features=args.features, rate=args.rate,
-                              repeats=args.repeats, workdir=args.dir, rss_rows=tuple(args.rss))
+    result = run_engine_bench(
+        rows=args.rows,
+        features=args.features,
+        rate=args.rate,
+        repeats=args.repeats,
+        workdir=args.dir,
+        rss_rows=tuple(args.rss),
+    )
     table = result.table()
     print(table)
     if args.json:

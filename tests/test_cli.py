@@ -13,8 +13,13 @@ from fastsample.cli import main
 
 
 def _run(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "fastsample", *args], capture_output=True,
-                          text=True, timeout=300, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "fastsample", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
 
 
 def test_help_and_lazy_imports():
@@ -22,17 +27,35 @@ def test_help_and_lazy_imports():
     assert res.returncode == 0
     assert "generate" in res.stdout and "inspect" in res.stdout
     # --help must not pay for the heavy libraries: check what importing the CLI loads.
-    code = ("import sys, fastsample.cli as c; c.build_parser(); "
-            "print(sorted(m for m in ('numpy','polars','numba','pyarrow','sklearn') "
-            "if m in sys.modules))")
+    code = (
+        "import sys, fastsample.cli as c; c.build_parser(); "
+        "print(sorted(m for m in ('numpy','polars','numba','pyarrow','sklearn') "
+        "if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
 
 def test_generate_and_inspect_round_trip(tmp_path, capsys):
     out = tmp_path / "log.parquet"
-    assert main(["generate", str(out), "--rows", "20k", "--features", "3", "--event-rate",
-                 "0.02", "--seed", "5", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                str(out),
+                "--rows",
+                "20k",
+                "--features",
+                "3",
+                "--event-rate",
+                "0.02",
+                "--seed",
+                "5",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert pq.read_metadata(out).num_rows == 20_000
     capsys.readouterr()
     assert main(["inspect", str(out), "--label", "y", "--json"]) == 0
@@ -79,16 +102,54 @@ def test_bad_usage_exits_2():
 
 def test_pilot_and_sample_round_trip(tmp_path, capsys):
     log = tmp_path / "log.parquet"
-    assert main(["generate", str(log), "--rows", "30000", "--features", "3", "--event-rate",
-                 "0.05", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                str(log),
+                "--rows",
+                "30000",
+                "--features",
+                "3",
+                "--event-rate",
+                "0.05",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     pilot = tmp_path / "p.pilot"
-    assert main(["pilot", str(log), "-o", str(pilot), "--label", "y", "--features", "f*",
-                 "--seed", "3"]) == 0
+    assert (
+        main(
+            ["pilot", str(log), "-o", str(pilot), "--label", "y", "--features", "f*", "--seed", "3"]
+        )
+        == 0
+    )
     assert "fingerprint" in capsys.readouterr().out
     out = tmp_path / "s.parquet"
     report = tmp_path / "r.json"
-    assert main(["sample", str(log), "-o", str(out), "--label", "y", "--pilot", str(pilot),
-                 "--rate", "0.1", "--key", "id", "--report", str(report), "--exact"]) == 0
+    assert (
+        main(
+            [
+                "sample",
+                str(log),
+                "-o",
+                str(out),
+                "--label",
+                "y",
+                "--pilot",
+                str(pilot),
+                "--rate",
+                "0.1",
+                "--key",
+                "id",
+                "--report",
+                str(report),
+                "--exact",
+            ]
+        )
+        == 0
+    )
     text = capsys.readouterr().out
     assert "rows out" in text
     info = json.loads(report.read_text())
@@ -97,8 +158,25 @@ def test_pilot_and_sample_round_trip(tmp_path, capsys):
     # the same command again refuses to overwrite, and --overwrite replaces
     res = _run("sample", str(log), "-o", str(out), "--label", "y", "--pilot", str(pilot))
     assert res.returncode == 2 and "already exists" in res.stderr
-    assert main(["sample", str(log), "-o", str(out), "--label", "y", "--pilot", str(pilot),
-                 "--overwrite", "--quiet", "--strategy", "uniform"]) == 0
+    assert (
+        main(
+            [
+                "sample",
+                str(log),
+                "-o",
+                str(out),
+                "--label",
+                "y",
+                "--pilot",
+                str(pilot),
+                "--overwrite",
+                "--quiet",
+                "--strategy",
+                "uniform",
+            ]
+        )
+        == 0
+    )
     assert capsys.readouterr().out == ""
 
 
@@ -115,8 +193,22 @@ def test_pilot_and_sample_round_trip(tmp_path, capsys):
 )
 def test_sample_bad_input_exit_2(tmp_path, extra, needle):
     log = tmp_path / "log.parquet"
-    assert main(["generate", str(log), "--rows", "2000", "--features", "2", "--event-rate", "0.1",
-                 "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                str(log),
+                "--rows",
+                "2000",
+                "--features",
+                "2",
+                "--event-rate",
+                "0.1",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     out = tmp_path / "s.parquet"
     args = ["sample", str(log), "-o", str(out), "--label", "y", "--features", "f0,f1"]
     res = _run(*args, *[e.replace("{log}", str(log)) for e in extra])
@@ -127,12 +219,32 @@ def test_sample_bad_input_exit_2(tmp_path, extra, needle):
 
 def test_demo_runs_end_to_end(tmp_path, capsys):
     # Small but real: generate, pilot, sample, offset fit and the calibration table.
-    assert main(["demo", "--rows", "200k", "--features", "3", "--event-rate", "0.05",
-                 "--rate", "0.1", "--dir", str(tmp_path), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "demo",
+                "--rows",
+                "200k",
+                "--features",
+                "3",
+                "--event-rate",
+                "0.05",
+                "--rate",
+                "0.1",
+                "--dir",
+                str(tmp_path),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     text = capsys.readouterr().out
     assert "offset fit (fastsample)" in text and "no offset (naive)" in text
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "clicks.parquet", "pilot.joblib", "sample.parquet"]
+        "clicks.parquet",
+        "pilot.joblib",
+        "sample.parquet",
+    ]
 
 
 def test_demo_offset_fit_is_calibrated_and_naive_is_not():
@@ -153,8 +265,28 @@ def test_demo_offset_fit_is_calibrated_and_naive_is_not():
 
 def test_bench_runs_every_pipeline_on_a_small_log(tmp_path, capsys):
     """``fastsample bench`` end to end at toy size: every pipeline ran and its numbers add up."""
-    assert main(["bench", "--rows", "60k", "--features", "3", "--repeats", "1", "--rss-small",
-                 "20k", "--rss-large", "40k", "--dir", str(tmp_path), "--json", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "--rows",
+                "60k",
+                "--features",
+                "3",
+                "--repeats",
+                "1",
+                "--rss-small",
+                "20k",
+                "--rss-large",
+                "40k",
+                "--dir",
+                str(tmp_path),
+                "--json",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     res = json.loads(capsys.readouterr().out)
     med = res["medians"]
     assert {"polars decode", "polars hash filter + sink", "fastsample sample"} <= set(med)
@@ -173,19 +305,37 @@ def test_demo_marks_steps_that_compiled_numba_kernels(tmp_path):
 
     from fastsample.harness.demo import DemoResult
 
-    code = ("import numpy as np\n"
-            "from fastsample.core import kernels as K\n"
-            "from fastsample.harness.demo import _compilations\n"
-            "z = np.zeros(5, np.uint64)\n"
-            "before = _compilations(); K.combine_keys(z, z, z.copy()); print(before, _compilations())")
+    code = (
+        "import numpy as np\n"
+        "from fastsample.core import kernels as K\n"
+        "from fastsample.harness.demo import _compilations\n"
+        "z = np.zeros(5, np.uint64)\n"
+        "before = _compilations(); K.combine_keys(z, z, z.copy()); print(before, _compilations())"
+    )
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
-    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                           check=True, env=env).stdout.split() for _ in range(2)]  # fmt: skip
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+        ).stdout.split()
+        for _ in range(2)
+    ]
     assert runs[0] == ["0", "1"]  # empty cache: compiled
     assert runs[1] == ["0", "0"]  # the same cache again: loaded
-    res = DemoResult(rows=10, features=1, event_rate=0.1, rate=0.5,
-                     sample={"rows_out": 1, "rows_in": 10, "positives_out": 1, "positives_in": 1,
-                             "negatives_out": 0, "expected_negatives_out": 0.5, "kappa": 1.0})
+    res = DemoResult(
+        rows=10,
+        features=1,
+        event_rate=0.1,
+        rate=0.5,
+        sample={
+            "rows_out": 1,
+            "rows_in": 10,
+            "positives_out": 1,
+            "positives_in": 1,
+            "negatives_out": 0,
+            "expected_negatives_out": 0.5,
+            "kappa": 1.0,
+        },
+    )
     res.steps = [{"step": "sample", "rows": 10, "seconds": 1.0, "compiled": False}]
     assert "compiling" not in res.table()
     res.steps[0]["compiled"] = True

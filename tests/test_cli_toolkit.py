@@ -28,8 +28,24 @@ def scores(tmp_path):
 
 def test_evaluate_prints_metrics_by_name(scores, tmp_path, capsys):
     png = tmp_path / "eval.png"
-    assert main(["evaluate", str(scores), "--label", "y", "--score", "p", "--weight", "w",
-                 "--plot", str(png), "--json"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "evaluate",
+                str(scores),
+                "--label",
+                "y",
+                "--score",
+                "p",
+                "--weight",
+                "w",
+                "--plot",
+                str(png),
+                "--json",
+            ]
+        )
+        == 0
+    )
     got = json.loads(capsys.readouterr().out)
     ref = evaluate_parquet(scores, label="y", score="p", weight="w").as_dict()
     for key in ("roc_auc", "average_precision", "log_loss", "normalized_entropy", "brier", "ece"):
@@ -42,8 +58,10 @@ def test_evaluate_prints_metrics_by_name(scores, tmp_path, capsys):
 
 def test_inspect_plot(scores, tmp_path, capsys):
     png = tmp_path / "inspect.png"
-    assert main(["inspect", str(scores), "--label", "y", "--plot", str(png),
-                 "--plot-features", "x,p"]) == 0  # fmt: skip
+    assert (
+        main(["inspect", str(scores), "--label", "y", "--plot", str(png), "--plot-features", "x,p"])
+        == 0
+    )
     assert png.read_bytes()[:4] == b"\x89PNG"
     assert f"plot: {png}" in capsys.readouterr().out
 
@@ -63,8 +81,9 @@ def test_inspect_plot(scores, tmp_path, capsys):
 )
 def test_bad_input_exits_2_with_one_line(scores, tmp_path, args, needle):
     argv = [a.format(scores=scores, tmp=tmp_path) for a in args]
-    res = subprocess.run([sys.executable, "-m", "fastsample", *argv], capture_output=True,
-                         text=True, timeout=300)  # fmt: skip
+    res = subprocess.run(
+        [sys.executable, "-m", "fastsample", *argv], capture_output=True, text=True, timeout=300
+    )
     assert res.returncode == 2, res.stderr
     assert needle in res.stderr and len(res.stderr.strip().splitlines()) == 1
     assert "Traceback" not in res.stderr

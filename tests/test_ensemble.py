@@ -65,8 +65,9 @@ def test_brf_probabilities_are_corrected(rare):
     correction, so this checks a factor of 2, against a raw error of more than 100x."""
     pytest.importorskip("imblearn")
     X, y = rare
-    model = ExtremeImbalanceClassifier(ensemble="brf", n_estimators=10, seed=1,
-                                       brf_params={"max_depth": 4}).fit(X, y)  # fmt: skip
+    model = ExtremeImbalanceClassifier(
+        ensemble="brf", n_estimators=10, seed=1, brf_params={"max_depth": 4}
+    ).fit(X, y)
     assert model.path_ == "brf"
     forest = model.estimators_[0]
     raw = forest.predict_proba(X)[:, 1]

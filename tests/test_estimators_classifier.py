@@ -44,8 +44,11 @@ def test_population_scale_on_unsampled_holdout(train_holdout, strategy, correcti
     X, y, Xh, _, ph = train_holdout
     clf = NegativeSamplingClassifier(
         estimator=OffsetLogisticRegression(C=np.inf),
-        strategy=strategy, correction=correction, rate=0.05, seed=3,
-    )  # fmt: skip
+        strategy=strategy,
+        correction=correction,
+        rate=0.05,
+        seed=3,
+    )
     clf.fit(X, y)
     assert clf.sample_indices_.size < 0.1 * len(y)
     mean_pred = clf.predict_proba(Xh)[:, 1].mean()

@@ -114,9 +114,11 @@ def test_samplers_work_inside_an_imblearn_pipeline():
 
     X, y = _rare_data(20_000)
     pipe = Pipeline(
-        [("sample", NegativeSampler(strategy="uniform", rate=0.3, seed=1)),
-         ("model", LogisticRegression())]
-    )  # fmt: skip
+        [
+            ("sample", NegativeSampler(strategy="uniform", rate=0.3, seed=1)),
+            ("model", LogisticRegression()),
+        ]
+    )
     pipe.fit(X, y)
     sampler = pipe.named_steps["sample"]
     assert sampler.sample_indices_.size < len(y)

@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from fastsample.core import atomic
 from fastsample.engines import io as fio
 from fastsample.errors import InputError
 
@@ -125,12 +126,32 @@ def test_unreadable_file(tmp_path):
             "except InputError as exc:\n"
             "    print(exc)\n"
         )
-        res = subprocess.run([*prefix, sys.executable, "-c", code, str(f)], capture_output=True,
-                             text=True, check=True)  # fmt: skip
+        res = subprocess.run(
+            [*prefix, sys.executable, "-c", code, str(f)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         assert "u.parquet" in res.stdout and res.stdout.count("\n") == 1
-        cli = subprocess.run([*prefix, sys.executable, "-m", "fastsample", "sample", str(f), "-o",
-                              str(out), "--label", "x", "--strategy", "uniform", "--quiet"],
-                             capture_output=True, text=True)  # fmt: skip
+        cli = subprocess.run(
+            [
+                *prefix,
+                sys.executable,
+                "-m",
+                "fastsample",
+                "sample",
+                str(f),
+                "-o",
+                str(out),
+                "--label",
+                "x",
+                "--strategy",
+                "uniform",
+                "--quiet",
+            ],
+            capture_output=True,
+            text=True,
+        )
         assert cli.returncode == 2 and "u.parquet" in cli.stderr
         assert "Traceback" not in cli.stderr and not out.exists()
     finally:
@@ -196,23 +217,25 @@ def test_check_output(tmp_path):
         fio.check_output(tmp_path, overwrite=True)
     with pytest.raises(InputError, match="does not exist"):
         fio.check_output(tmp_path / "nope" / "o.parquet", overwrite=True)
-    assert fio.check_output(tmp_path / "o.parquet", overwrite=False, source=src).endswith("o.parquet")
+    assert fio.check_output(tmp_path / "o.parquet", overwrite=False, source=src).endswith(
+        "o.parquet"
+    )
 
 
 @pytest.mark.parametrize("anonymous", [True, False])
 def test_atomic_path_publishes_only_on_success(tmp_path, monkeypatch, anonymous):
     if not anonymous:
-        monkeypatch.setattr(fio, "_open_anonymous", lambda d: None)
+        monkeypatch.setattr(atomic, "_open_anonymous", lambda d: None)
     target = tmp_path / "t.bin"
     target.write_bytes(b"old")
-    with pytest.raises(RuntimeError), fio.atomic_path(target, overwrite=True) as tmp:
+    with pytest.raises(RuntimeError), atomic.atomic_path(target, overwrite=True) as tmp:
         with open(tmp, "wb") as fh:
             fh.write(b"partial")
         raise RuntimeError("boom")
     assert target.read_bytes() == b"old"
     assert sorted(os.listdir(tmp_path)) == ["t.bin"]
 
-    with fio.atomic_path(target, overwrite=True) as tmp, open(tmp, "wb") as fh:
+    with atomic.atomic_path(target, overwrite=True) as tmp, open(tmp, "wb") as fh:
         fh.write(b"new")
     assert target.read_bytes() == b"new"
     assert sorted(os.listdir(tmp_path)) == ["t.bin"]
@@ -221,10 +244,12 @@ def test_atomic_path_publishes_only_on_success(tmp_path, monkeypatch, anonymous)
 @pytest.mark.parametrize("anonymous", [True, False])
 def test_atomic_path_never_clobbers_without_overwrite(tmp_path, monkeypatch, anonymous):
     if not anonymous:
-        monkeypatch.setattr(fio, "_open_anonymous", lambda d: None)
+        monkeypatch.setattr(atomic, "_open_anonymous", lambda d: None)
     target = tmp_path / "t.bin"
-    with pytest.raises(InputError, match="appeared while writing"), \
-            fio.atomic_path(target, overwrite=False) as tmp:
+    with (
+        pytest.raises(InputError, match="appeared while writing"),
+        atomic.atomic_path(target, overwrite=False) as tmp,
+    ):
         with open(tmp, "wb") as fh:
             fh.write(b"mine")
         target.write_bytes(b"someone else's")
@@ -235,7 +260,7 @@ def test_atomic_path_never_clobbers_without_overwrite(tmp_path, monkeypatch, ano
 _SLOW_WRITER = textwrap.dedent(
     """
     import sys, time
-    from fastsample.engines.io import atomic_path
+    from fastsample.core.atomic import atomic_path
     with atomic_path(sys.argv[1], overwrite=True) as tmp:
         with open(tmp, "wb") as fh:
             fh.write(b"x" * 100000)
@@ -250,8 +275,9 @@ _SLOW_WRITER = textwrap.dedent(
 def test_interrupted_writer_leaves_nothing(tmp_path, sig):
     target = tmp_path / "t.bin"
     target.write_bytes(b"old")
-    proc = subprocess.Popen([sys.executable, "-c", _SLOW_WRITER, str(target)],
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _SLOW_WRITER, str(target)], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert proc.stdout is not None
         assert proc.stdout.readline().strip() == "ready"
@@ -267,16 +293,23 @@ def test_interrupted_writer_leaves_nothing(tmp_path, sig):
 
 
 def test_sink_metadata_round_trip_and_exact_types(tmp_path):
-    schema = pa.schema([
-        ("c", pa.dictionary(pa.int32(), pa.string())),
-        ("t", pa.timestamp("us", tz="UTC")),
-        ("v", pa.float32()),
-    ])
-    frame = pl.DataFrame({"c": ["a", "b", "a"], "v": [1.0, 2.0, 3.0]},
-                         schema={"c": pl.Categorical, "v": pl.Float32}).with_columns(
-        t=pl.datetime(2026, 1, 1, time_zone="UTC")).select("c", "t", "v")
+    schema = pa.schema(
+        [
+            ("c", pa.dictionary(pa.int32(), pa.string())),
+            ("t", pa.timestamp("us", tz="UTC")),
+            ("v", pa.float32()),
+        ]
+    )
+    frame = (
+        pl.DataFrame(
+            {"c": ["a", "b", "a"], "v": [1.0, 2.0, 3.0]},
+            schema={"c": pl.Categorical, "v": pl.Float32},
+        )
+        .with_columns(t=pl.datetime(2026, 1, 1, time_zone="UTC"))
+        .select("c", "t", "v")
+    )
     out = tmp_path / "o.parquet"
-    with fio.atomic_path(out) as tmp:
+    with atomic.atomic_path(out) as tmp:
         sink = fio.ParquetSink(tmp, schema, row_group_rows=2)
         for i in range(3):
             sink.write(frame.slice(i, 1).to_arrow())

@@ -55,8 +55,7 @@ def test_update_reaches_the_window_optimum():
     """The warm-started update minimises exactly the window's offset likelihood: a cold
     OffsetLogisticRegression fit on the same rows and offsets gives the same coefficients."""
     rng = np.random.default_rng(1)
-    learner = _feed(SlidingWindowLearner(window=15_000, rate=0.05, C=np.inf, max_iter=10),
-                    rng, 8)  # fmt: skip
+    learner = _feed(SlidingWindowLearner(window=15_000, rate=0.05, C=np.inf, max_iter=10), rng, 8)
     Xw, yw, ow = learner._window()
     ref = OffsetLogisticRegression(C=np.inf).fit(Xw, yw, offset=ow)
     np.testing.assert_allclose(learner.coef_[0], ref.coef_[0], atol=1e-6)

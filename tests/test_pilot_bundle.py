@@ -211,8 +211,9 @@ def test_linear_fingerprint_does_not_depend_on_the_process_history(tmp_path, lin
         """
     )
     fresh = subprocess.run([sys.executable, "-c", fit], capture_output=True, text=True, check=True)
-    after = subprocess.run([sys.executable, "-c", fit, str(path)], capture_output=True, text=True,
-                           check=True)  # fmt: skip
+    after = subprocess.run(
+        [sys.executable, "-c", fit, str(path)], capture_output=True, text=True, check=True
+    )
     assert fresh.stdout.strip() and fresh.stdout == after.stdout
     # and it tracks the coefficients: a different fit, a different fingerprint
     assert linear.fingerprint != fresh.stdout.strip()

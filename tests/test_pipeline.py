@@ -64,10 +64,20 @@ def _read(path) -> pl.DataFrame:
 @pytest.mark.parametrize("strategy", ["proportional", "opt-l", "lcc"])
 def test_streaming_equals_sample_frame(tmp_path, data, log_file, pilot, key, strategy):
     out = tmp_path / "o.parquet"
-    rep = _sample(log_file, out, pilot=pilot, strategy=strategy, rate=0.2, seed=9, key=key,
-                  exact=True, chunk_rows=777)
-    mem, info = sample_frame(data, label="y", pilot=pilot, strategy=strategy, rate=0.2, seed=9,
-                             key=key, return_info=True)
+    rep = _sample(
+        log_file,
+        out,
+        pilot=pilot,
+        strategy=strategy,
+        rate=0.2,
+        seed=9,
+        key=key,
+        exact=True,
+        chunk_rows=777,
+    )
+    mem, info = sample_frame(
+        data, label="y", pilot=pilot, strategy=strategy, rate=0.2, seed=9, key=key, return_info=True
+    )
     got = _read(out)
     assert got["id"].to_list() == mem["id"].to_list()
     for col in data.columns:
@@ -121,12 +131,17 @@ def test_same_rows_for_one_and_two_threads(tmp_path, log_file, pilot_file):
     for threads in (1, 2):
         out = tmp_path / f"t{threads}.parquet"
         env = {**os.environ, "NUMBA_NUM_THREADS": str(threads)}
-        subprocess.run([sys.executable, "-c", _THREAD_RUN, log_file, str(out), pilot_file,
-                        str(threads)], check=True, env=env, timeout=600)  # fmt: skip
+        subprocess.run(
+            [sys.executable, "-c", _THREAD_RUN, log_file, str(out), pilot_file, str(threads)],
+            check=True,
+            env=env,
+            timeout=600,
+        )
         frames.append(_read(out))
     assert frames[0]["id"].to_list() == frames[1]["id"].to_list()
-    np.testing.assert_allclose(frames[0]["sampling_prob"].to_numpy(),
-                               frames[1]["sampling_prob"].to_numpy(), rtol=1e-12)  # fmt: skip
+    np.testing.assert_allclose(
+        frames[0]["sampling_prob"].to_numpy(), frames[1]["sampling_prob"].to_numpy(), rtol=1e-12
+    )
 
 
 def test_same_rows_when_split_across_files_in_another_order(tmp_path, data, log_file, pilot_file):
@@ -170,7 +185,11 @@ def test_output_contract_and_metadata_round_trip(tmp_path, log_file, pilot_file,
     table = pq.read_table(out)
     src_schema = pq.read_schema(log_file).remove_metadata()
     assert table.schema.remove_metadata().names == [
-        *src_schema.names, "sampling_prob", "sample_weight", "log_odds_offset"]
+        *src_schema.names,
+        "sampling_prob",
+        "sample_weight",
+        "log_odds_offset",
+    ]
     for f in src_schema:
         assert table.schema.field(f.name).type == f.type
     got = pl.from_arrow(table)
@@ -180,16 +199,28 @@ def test_output_contract_and_metadata_round_trip(tmp_path, log_file, pilot_file,
     assert (prob[got["y"].to_numpy() == 1] == 1.0).all()
     h0, _ = inclusion_scores("proportional", pilot.logits(got))
     a0 = np.clip(rep.kappa * h0, 2.0**-53, 1.0)
-    np.testing.assert_allclose(got["log_odds_offset"].to_numpy(), -np.log(a0), rtol=1e-12,
-                               atol=1e-15)  # fmt: skip
+    np.testing.assert_allclose(
+        got["log_odds_offset"].to_numpy(), -np.log(a0), rtol=1e-12, atol=1e-15
+    )
     meta = read_metadata(out)
     assert meta["plan"]["kappa"] == rep.kappa
     assert meta["plan"]["seed"] == 4 and meta["plan"]["strategy"] == "proportional"
     assert meta["pilot_fingerprint"] == pilot.fingerprint
     assert meta["counts"]["rows_out"] == got.height
     js = json.loads(report.read_text())
-    for k in ("rows_in", "positives_in", "negatives_in", "rows_out", "positives_out",
-              "negatives_out", "expected_rows_out", "seconds", "rate", "seed", "strategy"):
+    for k in (
+        "rows_in",
+        "positives_in",
+        "negatives_in",
+        "rows_out",
+        "positives_out",
+        "negatives_out",
+        "expected_rows_out",
+        "seconds",
+        "rate",
+        "seed",
+        "strategy",
+    ):
         assert k in js, k
     assert js["rows_out"] == got.height == js["positives_out"] + js["negatives_out"]
     assert js["rows_in"] == 6000
@@ -197,13 +228,27 @@ def test_output_contract_and_metadata_round_trip(tmp_path, log_file, pilot_file,
 
 @pytest.mark.parametrize(
     ("strategy", "floor"),
-    [("proportional", None), ("opt-l", None), ("proportional", 0.02), ("uniform", None),
-     ("lcc", None), ("opt-a", 0.001)],
+    [
+        ("proportional", None),
+        ("opt-l", None),
+        ("proportional", 0.02),
+        ("uniform", None),
+        ("lcc", None),
+        ("opt-a", 0.001),
+    ],
 )
 def test_exact_mode_hits_the_target(tmp_path, data, log_file, pilot, strategy, floor):
     out = tmp_path / "o.parquet"
-    rep = _sample(log_file, out, pilot=pilot, strategy=strategy, rate=0.15, floor=floor,
-                  exact=True, chunk_rows=1000)
+    rep = _sample(
+        log_file,
+        out,
+        pilot=pilot,
+        strategy=strategy,
+        rate=0.15,
+        floor=floor,
+        exact=True,
+        chunk_rows=1000,
+    )
     y = data["y"].to_numpy()
     X = data.select(FEATURES).to_numpy()
     h0, _ = inclusion_scores(strategy, pilot.logits(data), X, pilot.info_inv)
@@ -265,8 +310,12 @@ def test_exact_kappa_does_not_depend_on_row_order_or_batches(monkeypatch, cap):
         spill = pipeline._Spill()
         for chunk in np.array_split(h[order], pieces):
             spill.add(chunk)
-        results.add((pipeline._exact_kappa(spill, 0.1 * h.size, 0.001),
-                     pipeline._exact_kappa(spill, 0.5 * h.size, None)))  # fmt: skip
+        results.add(
+            (
+                pipeline._exact_kappa(spill, 0.1 * h.size, 0.001),
+                pipeline._exact_kappa(spill, 0.5 * h.size, None),
+            )
+        )
         spill.close()
     assert len(results) == 1
 
@@ -298,8 +347,12 @@ def test_train_pilot_equals_fit_pilot_in_memory(data, log_file):
     np.testing.assert_array_equal(from_stream.reference_X, in_memory.reference_X)
     capped = pipeline.train_pilot(log_file, label="y", features=FEATURES, seed=5, rows=300)
     assert capped.meta["sample_rows"] < 400
-    assert capped.fingerprint == fit_pilot(data, data["y"].to_numpy(), features=FEATURES, seed=5,
-                                           max_rows=300, label="y").fingerprint
+    assert (
+        capped.fingerprint
+        == fit_pilot(
+            data, data["y"].to_numpy(), features=FEATURES, seed=5, max_rows=300, label="y"
+        ).fingerprint
+    )
 
 
 def test_train_pilot_seed_stream_is_independent_of_sampling(data, log_file):
@@ -321,8 +374,12 @@ def test_train_pilot_saves_and_loads(tmp_path, log_file):
 def test_empty_input_gives_empty_valid_output(tmp_path, data, pilot_file):
     empty = tmp_path / "empty.parquet"
     pq.write_table(data.head(0).to_arrow(), empty)
-    for kw in ({"pilot": pilot_file}, {"strategy": "uniform"}, {"features": FEATURES},
-               {"pilot": pilot_file, "exact": True}):
+    for kw in (
+        {"pilot": pilot_file},
+        {"strategy": "uniform"},
+        {"features": FEATURES},
+        {"pilot": pilot_file, "exact": True},
+    ):
         out = tmp_path / "o.parquet"
         rep = _sample(empty, out, overwrite=True, **kw)
         assert rep.rows_in == rep.rows_out == 0
@@ -360,20 +417,29 @@ def test_columns_of_any_arrow_type_pass_through_unchanged(tmp_path, pilot):
     y = (rng.random(n) < 0.1).astype(np.int8)
     extra = {
         "tags": pa.array([[i, i + 1] if i % 3 else None for i in range(n)], pa.list_(pa.int32())),
-        "pos": pa.array([{"x": i, "s": str(i)} for i in range(n)],
-                        pa.struct([("x", pa.int64()), ("s", pa.string())])),
+        "pos": pa.array(
+            [{"x": i, "s": str(i)} for i in range(n)],
+            pa.struct([("x", pa.int64()), ("s", pa.string())]),
+        ),
         "dev": pa.array(["ios", "android", None] * (n // 3)).dictionary_encode(),
         "flag": pa.array([i % 2 == 0 for i in range(n)]),
         "price": pa.array([decimal.Decimal(i) / 100 for i in range(n)], pa.decimal128(10, 2)),
         "small": pa.array([i % 250 if i % 7 else None for i in range(n)], pa.uint8()),
         "blob": pa.array([bytes([i % 256]) * (i % 5) for i in range(n)], pa.binary()),
         "big": pa.array([f"s{i}" for i in range(n)], pa.large_string()),
-        "day": pa.array([datetime.date(2026, 1, 1) + datetime.timedelta(days=i % 300)
-                         for i in range(n)], pa.date32()),
-    }  # fmt: skip
-    table = pa.table({"id": pa.array(np.arange(n, dtype=np.int64)),
-                      **{f: pa.array(X[:, j]) for j, f in enumerate(FEATURES)},
-                      "y": pa.array(y), **extra})  # fmt: skip
+        "day": pa.array(
+            [datetime.date(2026, 1, 1) + datetime.timedelta(days=i % 300) for i in range(n)],
+            pa.date32(),
+        ),
+    }
+    table = pa.table(
+        {
+            "id": pa.array(np.arange(n, dtype=np.int64)),
+            **{f: pa.array(X[:, j]) for j, f in enumerate(FEATURES)},
+            "y": pa.array(y),
+            **extra,
+        }
+    )
     src = tmp_path / "typed.parquet"
     pq.write_table(table, src, row_group_size=700)
     out = tmp_path / "out.parquet"

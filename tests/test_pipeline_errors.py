@@ -111,8 +111,12 @@ def test_labels_not_binary(tmp_path, data, pilot_file, value, dtype, needle):
 
 def test_bad_features(tmp_path, data, pilot_file):
     nan = data.with_columns(
-        pl.when(pl.int_range(pl.len()) == 2500).then(float("nan")).otherwise(pl.col("f1"))
-        .cast(pl.Float32).alias("f1"))  # fmt: skip
+        pl.when(pl.int_range(pl.len()) == 2500)
+        .then(float("nan"))
+        .otherwise(pl.col("f1"))
+        .cast(pl.Float32)
+        .alias("f1")
+    )
     src = _write(tmp_path / "nan.parquet", nan)
     _expect_error(tmp_path, "'f1'", src, pilot=pilot_file)  # reaching the draw
     _expect_error(tmp_path, "'f1'", src, features=FEATURES)  # reaching the pilot's training
@@ -170,8 +174,15 @@ def test_bare_classifier_needs_exact_mode(tmp_path, data):
     src = _write(tmp_path / "a.parquet", data)
     clf = LogisticRegression().fit(data.select(FEATURES).to_numpy(), data["y"].to_numpy())
     _expect_error(tmp_path, "exact", src, pilot=clf, features=FEATURES)
-    rep = pipeline.sample_parquet(src, tmp_path / "o.parquet", label="y", pilot=clf,
-                                  features=FEATURES, exact=True, progress=False)  # fmt: skip
+    rep = pipeline.sample_parquet(
+        src,
+        tmp_path / "o.parquet",
+        label="y",
+        pilot=clf,
+        features=FEATURES,
+        exact=True,
+        progress=False,
+    )
     assert rep.method == "exact" and rep.rows_out > 0
 
 
@@ -188,10 +199,25 @@ def test_interrupted_run_leaves_output_untouched(tmp_path, data, pilot_file, sig
     out = tmp_path / "out.parquet"
     out.write_bytes(b"previous")
     proc = subprocess.Popen(
-        [sys.executable, *_SLOW_SAMPLE, "sample", src, "-o", str(out), "--label", "y",
-         "--pilot", pilot_file, "--chunk-rows", "1", "--overwrite", "--quiet"],
-        stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            *_SLOW_SAMPLE,
+            "sample",
+            src,
+            "-o",
+            str(out),
+            "--label",
+            "y",
+            "--pilot",
+            pilot_file,
+            "--chunk-rows",
+            "1",
+            "--overwrite",
+            "--quiet",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         # Wait until the run holds its (anonymous) output file open in tmp_path.
         deadline = time.time() + 120
@@ -224,8 +250,15 @@ def test_interrupted_run_leaves_output_untouched(tmp_path, data, pilot_file, sig
 
 def test_api_accepts_numpy_integer_parameters(tmp_path, data, pilot_file):
     src = _write(tmp_path / "a.parquet", data)
-    rep = pipeline.sample_parquet(src, tmp_path / "o.parquet", label="y", pilot=pilot_file,
-                                  seed=np.int64(3), chunk_rows=np.int64(1000), progress=False)
+    rep = pipeline.sample_parquet(
+        src,
+        tmp_path / "o.parquet",
+        label="y",
+        pilot=pilot_file,
+        seed=np.int64(3),
+        chunk_rows=np.int64(1000),
+        progress=False,
+    )
     assert rep.seed == 3
 
 

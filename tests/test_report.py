@@ -140,8 +140,9 @@ def test_errors_are_one_line(tmp_path):
     with pytest.raises(InputError, match=r"label column 'label' not found in .*bad\.parquet"):
         imbalance_report(path, label="label")
     with pytest.raises(InputError, match="strictly increasing"):
-        imbalance_report(pl.DataFrame({"y": [0, 1], "x": [1.0, 2.0]}), label="y", feature="x",
-                         bins=[1.0, 0.0])  # fmt: skip
+        imbalance_report(
+            pl.DataFrame({"y": [0, 1], "x": [1.0, 2.0]}), label="y", feature="x", bins=[1.0, 0.0]
+        )
     with pytest.raises(InputError, match=r"'w'.*-1"):
         imbalance_report(pl.DataFrame({"y": [0, 1], "w": [1.0, -1.0]}), label="y", weight="w")
 

@@ -94,8 +94,12 @@ def test_column_buffers_and_feature_matrix_draw_the_same(events, pilot, strategy
     np.testing.assert_array_equal(whole["id"].to_numpy(), events["id"].to_numpy()[got[0].index])
     np.testing.assert_array_equal(whole["sampling_prob"].to_numpy(), got[0].prob)
     # the scores behind sample_frame's exact kappa take the same two routes
-    frames = [sample_frame(df, label="y", pilot=pilot, strategy=strategy, rate=0.05, key="id",
-                           return_info=True) for df in (f32, mixed)]  # fmt: skip
+    frames = [
+        sample_frame(
+            df, label="y", pilot=pilot, strategy=strategy, rate=0.05, key="id", return_info=True
+        )
+        for df in (f32, mixed)
+    ]
     assert frames[0][1]["plan"].kappa == frames[1][1]["plan"].kappa
     for c in ["id", *OUT]:
         np.testing.assert_array_equal(frames[0][0][c].to_numpy(), frames[1][0][c].to_numpy())

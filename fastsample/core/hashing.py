@@ -173,9 +173,13 @@ def hash_keys(values: Any, name: str = "key") -> np.ndarray:
             raise InputError(f"key column {name!r} has unsupported type {t}")
         return words
     textual = (
-        pa.types.is_string, pa.types.is_large_string, pa.types.is_string_view,
-        pa.types.is_binary, pa.types.is_binary_view, pa.types.is_fixed_size_binary,
-    )  # fmt: skip
+        pa.types.is_string,
+        pa.types.is_large_string,
+        pa.types.is_string_view,
+        pa.types.is_binary,
+        pa.types.is_binary_view,
+        pa.types.is_fixed_size_binary,
+    )
     if any(is_type(t) for is_type in textual):
         arr = pc.cast(arr, pa.large_binary())
     if not pa.types.is_large_binary(arr.type):

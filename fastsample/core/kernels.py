@@ -263,8 +263,9 @@ def draw(h0, h1, y, keys, seed_mix, kappa, floor, out_idx, out_prob, out_offset,
 
 
 @njit(cache=True, inline="always")
-def _draw_block(eta, start, code, X, info_inv, y, keys, seed_mix, kappa, floor,
-                out_idx, out_prob, out_offset):  # fmt: skip
+def _draw_block(
+    eta, start, code, X, info_inv, y, keys, seed_mix, kappa, floor, out_idx, out_prob, out_offset
+):
     """Scores and draw of rows ``start .. start + len(eta)`` from their logits ``eta``.
 
     Kept rows go to the front of the block's slice of the outputs; returns how many, or -1
@@ -291,9 +292,21 @@ def _draw_block(eta, start, code, X, info_inv, y, keys, seed_mix, kappa, floor,
 
 @njit(cache=True, parallel=True)
 def linear_draw(
-    X, coef, intercept, code, info_inv, y, keys, seed_mix, kappa, floor,
-    out_idx, out_prob, out_offset, out_counts,
-):  # fmt: skip
+    X,
+    coef,
+    intercept,
+    code,
+    info_inv,
+    y,
+    keys,
+    seed_mix,
+    kappa,
+    floor,
+    out_idx,
+    out_prob,
+    out_offset,
+    out_counts,
+):
     """One pass for a linear pilot and a known kappa: logits, scores and draw, fused.
 
     A block with a non-finite logit gets ``out_counts[b] = -1`` (the caller raises).
@@ -304,8 +317,21 @@ def linear_draw(
         start = b * BLOCK
         end = min(n, start + BLOCK)
         eta = _block_logits(X, coef, intercept, start, end)
-        out_counts[b] = _draw_block(eta, start, code, X, info_inv, y, keys, seed_mix, kappa,
-                                    floor, out_idx, out_prob, out_offset)  # fmt: skip
+        out_counts[b] = _draw_block(
+            eta,
+            start,
+            code,
+            X,
+            info_inv,
+            y,
+            keys,
+            seed_mix,
+            kappa,
+            floor,
+            out_idx,
+            out_prob,
+            out_offset,
+        )
 
 
 @intrinsic
@@ -333,9 +359,21 @@ def _column_logits(addresses, proto, n, coef, intercept, start, end):
 
 @njit(cache=True, parallel=True)
 def linear_draw_columns(
-    addresses, proto, coef, intercept, code, y, keys, seed_mix, kappa, floor,
-    out_idx, out_prob, out_offset, out_counts,
-):  # fmt: skip
+    addresses,
+    proto,
+    coef,
+    intercept,
+    code,
+    y,
+    keys,
+    seed_mix,
+    kappa,
+    floor,
+    out_idx,
+    out_prob,
+    out_offset,
+    out_counts,
+):
     """``linear_draw`` reading each feature from its own column buffer: no matrix copy.
 
     ``addresses[j]`` is the address of feature j's contiguous buffer of ``len(y)`` elements of
@@ -349,8 +387,21 @@ def linear_draw_columns(
         start = b * BLOCK
         end = min(n, start + BLOCK)
         eta = _column_logits(addresses, proto, n, coef, intercept, start, end)
-        out_counts[b] = _draw_block(eta, start, code, _NO_ROWS, _NO_ROWS, y, keys, seed_mix,
-                                    kappa, floor, out_idx, out_prob, out_offset)  # fmt: skip
+        out_counts[b] = _draw_block(
+            eta,
+            start,
+            code,
+            _NO_ROWS,
+            _NO_ROWS,
+            y,
+            keys,
+            seed_mix,
+            kappa,
+            floor,
+            out_idx,
+            out_prob,
+            out_offset,
+        )
 
 
 @njit(cache=True, parallel=True)
@@ -550,11 +601,21 @@ def _serial_twin(kernel, **overrides):
 _SERIAL = {
     k: _serial_twin(k)
     for k in (
-        uniform_from_keys, hash_bytes, combine_keys, strategy_scores, linear_logits,
-        linear_scores, linear_scores_columns, draw, linear_draw, linear_draw_columns,
-        expected_count, correct_proba, correct_log_odds,
+        uniform_from_keys,
+        hash_bytes,
+        combine_keys,
+        strategy_scores,
+        linear_logits,
+        linear_scores,
+        linear_scores_columns,
+        draw,
+        linear_draw,
+        linear_draw_columns,
+        expected_count,
+        correct_proba,
+        correct_log_odds,
     )
-}  # fmt: skip
+}
 _SERIAL[solve_kappa] = _serial_twin(solve_kappa, _piece=_serial_twin(_piece))
 
 

@@ -284,7 +284,7 @@ class Pilot:
         """
         import joblib
 
-        from fastsample.engines.io import atomic_path
+        from fastsample.core.atomic import atomic_path
 
         target = Path(path)
         payload = {"format": PILOT_FORMAT, "version": PILOT_VERSION, "pilot": self._state()}
@@ -531,10 +531,18 @@ def fit_pilot(
     q = np.where(yv == 1, q1, q0)
     take = u < q
     return fit_case_control(
-        np.ascontiguousarray(Xm[take]), yv[take], words[take], q1=q1, q0=q0,
-        features=features, model=model, seed=seed, label=label,
-        n_positive=n1, n_negative=n0,
-    )  # fmt: skip
+        np.ascontiguousarray(Xm[take]),
+        yv[take],
+        words[take],
+        q1=q1,
+        q0=q0,
+        features=features,
+        model=model,
+        seed=seed,
+        label=label,
+        n_positive=n1,
+        n_negative=n0,
+    )
 
 
 def fit_case_control(

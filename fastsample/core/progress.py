@@ -17,16 +17,24 @@ class _Silent:
 
 
 @contextlib.contextmanager
-def progress_bar(*, total: int | None, desc: str, unit: str = "rows",
-                 enabled: bool = True) -> Iterator[Any]:
+def progress_bar(
+    *, total: int | None, desc: str, unit: str = "rows", enabled: bool = True
+) -> Iterator[Any]:
     """A tqdm bar on stderr when ``enabled`` and stderr is a terminal; otherwise a no-op."""
     if not enabled or not sys.stderr.isatty():
         yield _Silent()
         return
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=total, desc=desc, unit=unit, unit_scale=True, leave=False,
-               dynamic_ncols=True, file=sys.stderr)
+    bar = tqdm(
+        total=total,
+        desc=desc,
+        unit=unit,
+        unit_scale=True,
+        leave=False,
+        dynamic_ncols=True,
+        file=sys.stderr,
+    )
     try:
         yield bar
     finally:

@@ -147,10 +147,17 @@ def plan_sampling(
     kappa = solve_kappa(h, target, floor=floor, weights=w)
     expected = expected_count(h, kappa, floor=floor, weights=w) if h.size else 0.0
     return SamplingPlan(
-        strategy=strategy, rate=r, seed=int(seed), kappa=kappa, target_negatives=target,
-        expected_negatives=expected, floor=floor, method=method, info_inv=info_inv,
+        strategy=strategy,
+        rate=r,
+        seed=int(seed),
+        kappa=kappa,
+        target_negatives=target,
+        expected_negatives=expected,
+        floor=floor,
+        method=method,
+        info_inv=info_inv,
         columns=columns or OutputColumns(),
-    )  # fmt: skip
+    )
 
 
 def plan_from_pilot(
@@ -172,10 +179,17 @@ def plan_from_pilot(
     eta = pilot.logits(pilot.reference_X)
     h0, _ = inclusion_scores(strategy, eta, pilot.reference_X, pilot.info_inv)
     return plan_sampling(
-        h0, strategy=strategy, rate=rate, seed=seed, floor=floor,
-        weights=pilot.reference_weight, n_negatives=pilot.n_negative,
-        info_inv=pilot.info_inv, columns=columns, method="pilot-sample",
-    )  # fmt: skip
+        h0,
+        strategy=strategy,
+        rate=rate,
+        seed=seed,
+        floor=floor,
+        weights=pilot.reference_weight,
+        n_negatives=pilot.n_negative,
+        info_inv=pilot.info_inv,
+        columns=columns,
+        method="pilot-sample",
+    )
 
 
 def label_array(frame: pl.DataFrame, label: str, *, source: str = "") -> np.ndarray:
@@ -197,9 +211,12 @@ def label_array(frame: pl.DataFrame, label: str, *, source: str = "") -> np.ndar
 
 
 def _scores(
-    frame: pl.DataFrame, pilot: Pilot | None, strategy: str, info_inv: np.ndarray | None,
+    frame: pl.DataFrame,
+    pilot: Pilot | None,
+    strategy: str,
+    info_inv: np.ndarray | None,
     source: str,
-) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+) -> tuple[np.ndarray, np.ndarray]:
     """(h0, h1) of every row; h1 = -1 where positives are always kept."""
     n = frame.height
     code = strategy_code(strategy)
@@ -214,8 +231,9 @@ def _scores(
     if cols is not None and lin is not None and code not in (K.OPT_L, K.OPT_A):
         K.for_rows(K.linear_scores_columns, n)(*_addresses(cols), lin[0], lin[1], code, h0, h1)
         if np.isnan(h0).any():
-            _raise_non_finite(feature_matrix(frame, pilot.features, check_finite=False), pilot,
-                              source)  # fmt: skip
+            _raise_non_finite(
+                feature_matrix(frame, pilot.features, check_finite=False), pilot, source
+            )
         return h0, h1
     # a linear pilot's kernel flags non-finite features itself (no extra pass over X)
     X = feature_matrix(frame, pilot.features, source=source, check_finite=lin is None)
@@ -333,8 +351,9 @@ def draw_batch(
     source : str
         File name for error messages.
     """
-    drawn = draw_indices(frame, label=label, pilot=pilot, plan=plan, key=key,
-                         row_offset=row_offset, source=source)  # fmt: skip
+    drawn = draw_indices(
+        frame, label=label, pilot=pilot, plan=plan, key=key, row_offset=row_offset, source=source
+    )
     return _attach(frame, drawn.index, drawn.prob, drawn.offset, plan.columns)
 
 
@@ -384,17 +403,52 @@ def draw_indices(
     floor = effective_floor(plan.floor)
     mix = seed_mix(plan.seed)
     lin = pilot.linear if pilot is not None else None
-    cols = _feature_columns(frame, pilot.features) if n and lin is not None else None  # type: ignore[union-attr]
+    cols = (
+        _feature_columns(frame, pilot.features)
+        if n and pilot is not None and lin is not None
+        else None
+    )
     if cols is not None and code not in (K.OPT_L, K.OPT_A):
-        K.for_rows(K.linear_draw_columns, n)(*_addresses(cols), lin[0], lin[1], code, y, keys,  # type: ignore[index]
-                                             mix, plan.kappa, floor, idx, prob, off, counts)  # fmt: skip
+        assert pilot is not None and lin is not None  # cols is only built for a linear pilot
+        K.for_rows(K.linear_draw_columns, n)(
+            *_addresses(cols),
+            lin[0],
+            lin[1],
+            code,
+            y,
+            keys,
+            mix,
+            plan.kappa,
+            floor,
+            idx,
+            prob,
+            off,
+            counts,
+        )
         if counts.min() < 0:
-            _raise_non_finite(feature_matrix(frame, pilot.features, check_finite=False),  # type: ignore[union-attr]
-                              pilot, source)  # type: ignore[arg-type]  # fmt: skip
+            _raise_non_finite(
+                feature_matrix(frame, pilot.features, check_finite=False),
+                pilot,
+                source,
+            )
     elif n and lin is not None:
         X = feature_matrix(frame, pilot.features, source=source, check_finite=False)  # type: ignore[union-attr]
-        K.for_rows(K.linear_draw, n)(X, lin[0], lin[1], code, _info(code, plan.info_inv), y, keys, mix,
-                      plan.kappa, floor, idx, prob, off, counts)  # fmt: skip
+        K.for_rows(K.linear_draw, n)(
+            X,
+            lin[0],
+            lin[1],
+            code,
+            _info(code, plan.info_inv),
+            y,
+            keys,
+            mix,
+            plan.kappa,
+            floor,
+            idx,
+            prob,
+            off,
+            counts,
+        )
         if counts.min() < 0:
             _raise_non_finite(X, pilot, source)  # type: ignore[arg-type]
     elif n:
@@ -510,8 +564,15 @@ def sample_frame(
             info_inv = information_inverse(X, pl_obj.logits(X))
     h0, h1 = _scores(df, pl_obj, strategy, info_inv, "")
     neg = y == 0
-    plan = plan_sampling(h0[neg], strategy=strategy, rate=rate, seed=seed, floor=floor,
-                         info_inv=info_inv, columns=cols)  # fmt: skip
+    plan = plan_sampling(
+        h0[neg],
+        strategy=strategy,
+        rate=rate,
+        seed=seed,
+        floor=floor,
+        info_inv=info_inv,
+        columns=cols,
+    )
     keys = frame_keys(df, key, 0)
     idx, prob, off, counts = _buffers(df.height)
     if df.height:

@@ -17,12 +17,10 @@ temporary file beside the target is renamed at the end and removed on any except
 from __future__ import annotations
 
 import contextlib
-import errno
 import glob as _glob
 import json
 import os
 import re
-import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,7 +98,8 @@ def _expand(item: PathLike) -> tuple[list[str], str | None]:
         return files, text
     if not os.path.exists(text) and _GLOB_CHARS.search(text):
         files = sorted(
-            p for p in _glob.glob(text, recursive=True)
+            p
+            for p in _glob.glob(text, recursive=True)
             if os.path.isfile(p) and not _is_hidden(os.path.basename(p))
         )
         if not files:
@@ -334,9 +333,7 @@ def expand_columns(source: Source, patterns: Sequence[str], role: str) -> list[s
 # --------------------------------------------------------------------------- outputs
 
 
-def check_output(
-    output: PathLike, *, overwrite: bool, source: Source | None = None
-) -> str:
+def check_output(output: PathLike, *, overwrite: bool, source: Source | None = None) -> str:
     """Validate an output path before any work starts; return it as a string.
 
     Refuses: an output that is one of the inputs or lies inside an input directory, an existing
@@ -361,77 +358,6 @@ def check_output(
     return out
 
 
-def _open_anonymous(directory: str) -> int | None:
-    flag = getattr(os, "O_TMPFILE", None)
-    if flag is None:
-        return None
-    try:
-        return os.open(directory, flag | os.O_WRONLY, 0o666)
-    except OSError:
-        return None
-
-
-@contextlib.contextmanager
-def atomic_path(target: PathLike, *, overwrite: bool = False) -> Iterator[str]:
-    """Yield a path to write ``target``'s content to; publish it only on success.
-
-    The yielded path may be opened (and re-opened) for writing by any library. When the
-    ``with`` block exits normally the content appears at ``target`` in one rename; when it
-    raises (``KeyboardInterrupt`` included) ``target`` is untouched and nothing is left behind.
-    """
-    out = os.path.abspath(os.fspath(target))
-    directory = os.path.dirname(out)
-    fd = _open_anonymous(directory)
-    if fd is not None:
-        try:
-            yield f"/proc/self/fd/{fd}"
-            _publish_anonymous(fd, out, overwrite=overwrite)
-        finally:
-            os.close(fd)
-        return
-    handle, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(out)}.", suffix=".tmp", dir=directory)
-    os.close(handle)
-    try:
-        yield tmp
-        if not overwrite and os.path.lexists(out):
-            raise InputError(f"output {out!r} appeared while writing; not overwritten")
-        os.replace(tmp, out)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def _publish_anonymous(fd: int, out: str, *, overwrite: bool) -> None:
-    directory, name = os.path.split(out)
-    dfd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-        if not overwrite:
-            # linkat refuses an existing name: a no-clobber publish in one system call.
-            try:
-                os.link(f"/proc/self/fd/{fd}", name, src_dir_fd=dfd, dst_dir_fd=dfd,
-                        follow_symlinks=True)
-            except FileExistsError:
-                raise InputError(f"output {out!r} appeared while writing; not overwritten") from None
-            return
-        tmp_name = f".{name}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
-        os.link(f"/proc/self/fd/{fd}", tmp_name, src_dir_fd=dfd, dst_dir_fd=dfd,
-                follow_symlinks=True)
-        try:
-            os.replace(tmp_name, name, src_dir_fd=dfd, dst_dir_fd=dfd)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp_name, dir_fd=dfd)
-            raise
-    except OSError as exc:
-        if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-            raise InputError(f"cannot write {out!r}: {exc.strerror}") from None
-        raise
-    finally:
-        os.close(dfd)
-
-
 def dictionary_columns(schema: pa.Schema) -> list[str]:
     """Columns worth Parquet dictionary encoding: strings, binaries and dictionaries.
 
@@ -441,9 +367,15 @@ def dictionary_columns(schema: pa.Schema) -> list[str]:
     out = []
     for f in schema:
         t = f.type
-        if (pa.types.is_dictionary(t) or pa.types.is_string(t) or pa.types.is_large_string(t)
-                or pa.types.is_binary(t) or pa.types.is_large_binary(t)
-                or pa.types.is_string_view(t) or pa.types.is_boolean(t)):
+        if (
+            pa.types.is_dictionary(t)
+            or pa.types.is_string(t)
+            or pa.types.is_large_string(t)
+            or pa.types.is_binary(t)
+            or pa.types.is_large_binary(t)
+            or pa.types.is_string_view(t)
+            or pa.types.is_boolean(t)
+        ):
             out.append(f.name)
     return out
 
@@ -458,12 +390,20 @@ class ParquetSink:
     queue, so memory stays bounded.
     """
 
-    def __init__(self, path: str, schema: pa.Schema, *, row_group_rows: int = 262_144,
-                 compression: str = "zstd", threaded: bool = False) -> None:
+    def __init__(
+        self,
+        path: str,
+        schema: pa.Schema,
+        *,
+        row_group_rows: int = 262_144,
+        compression: str = "zstd",
+        threaded: bool = False,
+    ) -> None:
         self.schema = schema
         self.row_group_rows = row_group_rows
-        self._writer = pq.ParquetWriter(path, schema, compression=compression,
-                                        use_dictionary=dictionary_columns(schema))
+        self._writer = pq.ParquetWriter(
+            path, schema, compression=compression, use_dictionary=dictionary_columns(schema)
+        )
         self._pending: list[pa.RecordBatch] = []
         self._pending_rows = 0
         self.rows_written = 0
@@ -475,8 +415,9 @@ class ParquetSink:
             import threading
 
             self._queue = queue.Queue(maxsize=2)
-            self._thread = threading.Thread(target=self._drain, name="fastsample-writer",
-                                            daemon=True)
+            self._thread = threading.Thread(
+                target=self._drain, name="fastsample-writer", daemon=True
+            )
             self._thread.start()
 
     def _drain(self) -> None:
@@ -537,7 +478,9 @@ class ParquetSink:
         self._stop()
         self._check()
         if metadata is not None:
-            self._writer.add_key_value_metadata({METADATA_KEY: json.dumps(metadata, sort_keys=True)})
+            self._writer.add_key_value_metadata(
+                {METADATA_KEY: json.dumps(metadata, sort_keys=True)}
+            )
         self._writer.close()
 
     def abort(self) -> None:
@@ -579,8 +522,9 @@ def file_size(path: PathLike) -> int:
         return 0
 
 
-def describe(source: Source, *, label: str | None = None,
-             batch_rows: int = 1 << 20) -> dict[str, Any]:
+def describe(
+    source: Source, *, label: str | None = None, batch_rows: int = 1 << 20
+) -> dict[str, Any]:
     """Rows, schema and (with ``label``) the count of each label value, read in one pass.
 
     Returns

@@ -30,10 +30,10 @@ from typing import IO, Any
 
 import numpy as np
 
+from fastsample.core.atomic import atomic_path
 from fastsample.engines.io import (
     PathLike,
     Source,
-    atomic_path,
     check_output,
     expand_columns,
     iter_batches,
@@ -83,7 +83,9 @@ def _label_type_check(src: Source, label: str) -> None:
     require_columns(src, [label], "label")
     typ = src.schema.field(label).type
     if not (pa.types.is_integer(typ) or pa.types.is_boolean(typ) or pa.types.is_floating(typ)):
-        raise InputError(f"label column {label!r} in {src.files[0]!r} must be 0/1, found type {typ}")
+        raise InputError(
+            f"label column {label!r} in {src.files[0]!r} must be 0/1, found type {typ}"
+        )
 
 
 class _Prefetch:
@@ -248,9 +250,18 @@ def train_pilot(
         raise InputError("the pilot's case-control sample is empty; use more rows")
     X = np.concatenate(xs)
     return fit_case_control(
-        X, np.concatenate(ys), np.concatenate(ks), q1=q1, q0=q0, features=feats,
-        model=model, seed=seed, label=label, n_positive=n1, n_negative=n0,
-    )  # fmt: skip
+        X,
+        np.concatenate(ys),
+        np.concatenate(ks),
+        q1=q1,
+        q0=q0,
+        features=feats,
+        model=model,
+        seed=seed,
+        label=label,
+        n_positive=n1,
+        n_negative=n0,
+    )
 
 
 # --------------------------------------------------------------------------- report
@@ -438,10 +449,14 @@ def _exact_kappa(spill: _Spill, target: float, floor: float | None) -> tuple[flo
     f = effective_floor(floor)
     idx = np.flatnonzero(spill.top_count)
     segs = [
-        _Segment(int(i) << _TOP_SHIFT, (int(i) + 1) << _TOP_SHIFT, int(spill.top_count[i]),
-                 spill.top_total(int(i)))
+        _Segment(
+            int(i) << _TOP_SHIFT,
+            (int(i) + 1) << _TOP_SHIFT,
+            int(spill.top_count[i]),
+            spill.top_total(int(i)),
+        )
         for i in idx
-    ]  # fmt: skip
+    ]
     while True:
         hs: list[np.ndarray] = []
         ws: list[np.ndarray] = []
@@ -643,28 +658,37 @@ def sample_parquet(
                 )
             if src.num_rows:
                 pilot_obj = train_pilot(
-                    src, label=label, features=feats,
-                    model=pilot_model, rows=pilot_rows, seed=seed, key=key, chunk_rows=batch_rows,
+                    src,
+                    label=label,
+                    features=feats,
+                    model=pilot_model,
+                    rows=pilot_rows,
+                    seed=seed,
+                    key=key,
+                    chunk_rows=batch_rows,
                     progress=progress,
-                )  # fmt: skip
+                )
 
         target_neg = None
         if exact and src.num_rows:
-            plan, n0_exact = _exact_plan(src, label, pilot_obj, strategy, r, seed, floor, cols,
-                                         batch_rows, progress)  # fmt: skip
+            plan, n0_exact = _exact_plan(
+                src, label, pilot_obj, strategy, r, seed, floor, cols, batch_rows, progress
+            )
             target_neg = r * n0_exact
         elif pilot_obj is None:
             # uniform without a pilot: h = 1 for every row, so kappa = rate exactly.
-            plan = plan_sampling(np.ones(1), strategy=strategy, rate=r, seed=seed, floor=floor,
-                                 columns=cols)  # fmt: skip
+            plan = plan_sampling(
+                np.ones(1), strategy=strategy, rate=r, seed=seed, floor=floor, columns=cols
+            )
         elif pilot_obj.reference_X is None:
             raise InputError(
                 "this pilot carries no sample of negatives for a one-pass kappa (a bare classifier); "
                 "use exact=True / --exact"
             )
         else:
-            plan = plan_from_pilot(pilot_obj, strategy=strategy, rate=r, seed=seed, floor=floor,
-                                   columns=cols)  # fmt: skip
+            plan = plan_from_pilot(
+                pilot_obj, strategy=strategy, rate=r, seed=seed, floor=floor, columns=cols
+            )
         if strategy == "opt-a" and plan.info_inv is None and pilot_obj is not None:
             raise InputError("strategy 'opt-a' needs a pilot with an information matrix")
 
@@ -672,16 +696,36 @@ def sample_parquet(
         for name in cols.names():
             out_schema = out_schema.append(pa.field(name, pa.float64()))
         rep_obj = SampleReport(
-            source=list(src.files), output=str(out), strategy=strategy, rate=r, seed=int(seed),
-            floor=floor, key=keys or None, method=plan.method, kappa=float(plan.kappa),
+            source=list(src.files),
+            output=str(out),
+            strategy=strategy,
+            rate=r,
+            seed=int(seed),
+            floor=floor,
+            key=keys or None,
+            method=plan.method,
+            kappa=float(plan.kappa),
             pilot_fingerprint=pilot_obj.fingerprint if pilot_obj is not None else None,
             columns={"prob": cols.prob, "weight": cols.weight, "offset": cols.offset},
-        )  # fmt: skip
+        )
         if reader is None:
             reader = _Prefetch(iter_batches(src, batch_rows=batch_rows), _PREFETCH_DEPTH)
-        _stream(reader, out, rep_obj, overwrite=overwrite, schema=out_schema, plan=plan, r=r,
-                pilot=pilot_obj, label=label, keys=keys, target_neg=target_neg,
-                progress=progress, total=src.num_rows, t0=t0)  # fmt: skip
+        _stream(
+            reader,
+            out,
+            rep_obj,
+            overwrite=overwrite,
+            schema=out_schema,
+            plan=plan,
+            r=r,
+            pilot=pilot_obj,
+            label=label,
+            keys=keys,
+            target_neg=target_neg,
+            progress=progress,
+            total=src.num_rows,
+            t0=t0,
+        )
         if report is not None:
             _write_json(report, rep_obj.to_dict())
         return rep_obj
@@ -690,9 +734,23 @@ def sample_parquet(
             reader.close()
 
 
-def _stream(reader: _Prefetch, out: str, rep_obj: SampleReport, *, overwrite: bool, schema: Any,
-            plan: Any, r: float, pilot: Any, label: str, keys: list[str],
-            target_neg: float | None, progress: bool, total: int, t0: float) -> None:
+def _stream(
+    reader: _Prefetch,
+    out: str,
+    rep_obj: SampleReport,
+    *,
+    overwrite: bool,
+    schema: Any,
+    plan: Any,
+    r: float,
+    pilot: Any,
+    label: str,
+    keys: list[str],
+    target_neg: float | None,
+    progress: bool,
+    total: int,
+    t0: float,
+) -> None:
     """The sampling pass of :func:`sample_parquet`: draw every batch, write the kept rows and
     the metadata atomically to ``out``, and fill in the counts of ``rep_obj``."""
     import polars as pl
@@ -720,8 +778,15 @@ def _stream(reader: _Prefetch, out: str, rep_obj: SampleReport, *, overwrite: bo
                 for batch, path in reader:
                     frame = pl.from_arrow(batch.select(needed))
                     assert isinstance(frame, pl.DataFrame)
-                    drawn = draw_indices(frame, label=label, pilot=pilot, plan=plan,
-                                         key=key_arg, row_offset=offset, source=repr(path))  # fmt: skip
+                    drawn = draw_indices(
+                        frame,
+                        label=label,
+                        pilot=pilot,
+                        plan=plan,
+                        key=key_arg,
+                        row_offset=offset,
+                        source=repr(path),
+                    )
                     n = batch.num_rows
                     offset += n
                     pos_in = int(np.count_nonzero(drawn.labels))
@@ -788,8 +853,12 @@ def _kept_rows(batch: Any, drawn: Any, schema: Any) -> Any:
 
     kept = batch.take(_arrow(drawn.index, pa.int64()))
     f64 = pa.float64()
-    arrays = [*kept.columns, _arrow(drawn.prob, f64), _arrow(1.0 / drawn.prob, f64),
-              _arrow(drawn.offset, f64)]  # fmt: skip
+    arrays = [
+        *kept.columns,
+        _arrow(drawn.prob, f64),
+        _arrow(1.0 / drawn.prob, f64),
+        _arrow(drawn.offset, f64),
+    ]
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
@@ -813,10 +882,17 @@ def _compute_threads() -> Any:
 
 
 _COUNT_FIELDS = (
-    "rows_in", "positives_in", "negatives_in", "rows_out", "positives_out", "negatives_out",
-    "expected_rows_out", "expected_positives_out", "expected_negatives_out",
+    "rows_in",
+    "positives_in",
+    "negatives_in",
+    "rows_out",
+    "positives_out",
+    "negatives_out",
+    "expected_rows_out",
+    "expected_positives_out",
+    "expected_negatives_out",
     "target_negatives_out",
-)  # fmt: skip
+)
 
 
 def _expected(frame: Any, label: str, pilot: Any, plan: Any, path: str) -> tuple[float, float]:
@@ -833,8 +909,18 @@ def _expected(frame: Any, label: str, pilot: Any, plan: Any, path: str) -> tuple
     return float(a0[~pos].sum()), float(a1[pos].sum())
 
 
-def _exact_plan(src: Source, label: str, pilot: Any, strategy: str, rate: float, seed: int,
-                floor: float | None, cols: Any, batch: int, progress: bool) -> tuple[Any, int]:
+def _exact_plan(
+    src: Source,
+    label: str,
+    pilot: Any,
+    strategy: str,
+    rate: float,
+    seed: int,
+    floor: float | None,
+    cols: Any,
+    batch: int,
+    progress: bool,
+) -> tuple[Any, int]:
     """First pass of exact mode: spill every negative's score, then solve kappa exactly."""
     from fastsample.core.progress import progress_bar
     from fastsample.engines.batch import SamplingPlan, _scores, label_array
@@ -844,8 +930,9 @@ def _exact_plan(src: Source, label: str, pilot: Any, strategy: str, rate: float,
     spill = _Spill()
     try:
         with progress_bar(total=src.num_rows, desc="exact kappa", enabled=progress) as bar:
-            for frame, path in iter_frames(src, batch_rows=batch,
-                                           columns=list(dict.fromkeys(needed))):  # fmt: skip
+            for frame, path in iter_frames(
+                src, batch_rows=batch, columns=list(dict.fromkeys(needed))
+            ):
                 y = label_array(frame, label, source=repr(path))
                 h0, _ = _scores(frame, pilot, strategy, info_inv, repr(path))
                 spill.add(h0[y == 0])
@@ -855,7 +942,16 @@ def _exact_plan(src: Source, label: str, pilot: Any, strategy: str, rate: float,
         kappa, expected = _exact_kappa(spill, target, floor) if n0 else (1.0, 0.0)
     finally:
         spill.close()
-    plan = SamplingPlan(strategy=strategy, rate=rate, seed=int(seed), kappa=float(kappa),
-                        target_negatives=target, expected_negatives=expected, floor=floor,
-                        method="exact", info_inv=info_inv, columns=cols)  # fmt: skip
+    plan = SamplingPlan(
+        strategy=strategy,
+        rate=rate,
+        seed=int(seed),
+        kappa=float(kappa),
+        target_negatives=target,
+        expected_negatives=expected,
+        floor=floor,
+        method="exact",
+        info_inv=info_inv,
+        columns=cols,
+    )
     return plan, n0

@@ -157,13 +157,15 @@ sys.exit(code)
 
 
 def _run(cmd: list[str], name: str) -> Run:
-    proc = subprocess.run([sys.executable, "-c", _WRAPPER, *cmd], env=_child_env(),
-                          capture_output=True, text=True)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-c", _WRAPPER, *cmd], env=_child_env(), capture_output=True, text=True
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"{name} failed ({proc.returncode}): {proc.stderr.strip()[-500:]}")
     seconds, cpu, kb = proc.stdout.split()[-3:]
-    return Run(name=name, seconds=float(seconds), max_rss_mb=int(kb) / 1024.0,
-               cpu_seconds=float(cpu))  # fmt: skip
+    return Run(
+        name=name, seconds=float(seconds), max_rss_mb=int(kb) / 1024.0, cpu_seconds=float(cpu)
+    )
 
 
 def _rows_of(path: str) -> int:
@@ -172,8 +174,9 @@ def _rows_of(path: str) -> int:
     return int(pq.read_metadata(path).num_rows)
 
 
-def _ensure_log(path: str, rows: int, features: int, event_rate: float, seed: int,
-                progress: bool) -> None:
+def _ensure_log(
+    path: str, rows: int, features: int, event_rate: float, seed: int, progress: bool
+) -> None:
     from fastsample.harness.synthetic import click_log_schema, generate
 
     if os.path.exists(path):
@@ -185,8 +188,15 @@ def _ensure_log(path: str, rows: int, features: int, event_rate: float, seed: in
         )
         if same:
             return
-    generate(path, rows=rows, features=features, event_rate=event_rate, seed=seed,
-             overwrite=True, progress=progress)  # fmt: skip
+    generate(
+        path,
+        rows=rows,
+        features=features,
+        event_rate=event_rate,
+        seed=seed,
+        overwrite=True,
+        progress=progress,
+    )
 
 
 def _has_duckdb() -> bool:
@@ -195,10 +205,18 @@ def _has_duckdb() -> bool:
     return importlib.util.find_spec("duckdb") is not None
 
 
-def run_engine_bench(*, rows: int = 30_000_000, features: int = 16, event_rate: float = 0.01,
-                     rate: float = 0.05, repeats: int = 3, workdir: str | None = None,
-                     rss_rows: tuple[int, int] | None = (4_000_000, 16_000_000), seed: int = 0,
-                     progress: bool = True) -> BenchResult:
+def run_engine_bench(
+    *,
+    rows: int = 30_000_000,
+    features: int = 16,
+    event_rate: float = 0.01,
+    rate: float = 0.05,
+    repeats: int = 3,
+    workdir: str | None = None,
+    rss_rows: tuple[int, int] | None = (4_000_000, 16_000_000),
+    seed: int = 0,
+    progress: bool = True,
+) -> BenchResult:
     """Run the benchmark (see the module docstring) and return what it measured.
 
     Parameters
@@ -220,22 +238,48 @@ def run_engine_bench(*, rows: int = 30_000_000, features: int = 16, event_rate: 
         workdir = own_tmp.name
     os.makedirs(workdir, exist_ok=True)
     try:
-        return _bench(rows, features, event_rate, rate, repeats, workdir, rss_rows, seed,
-                      progress)  # fmt: skip
+        return _bench(rows, features, event_rate, rate, repeats, workdir, rss_rows, seed, progress)
     finally:
         if own_tmp is not None:
             own_tmp.cleanup()
 
 
-def _bench(rows: int, features: int, event_rate: float, rate: float, repeats: int, workdir: str,
-           rss_rows: tuple[int, int] | None, seed: int, progress: bool) -> BenchResult:
+def _bench(
+    rows: int,
+    features: int,
+    event_rate: float,
+    rate: float,
+    repeats: int,
+    workdir: str,
+    rss_rows: tuple[int, int] | None,
+    seed: int,
+    progress: bool,
+) -> BenchResult:
     py = sys.executable
     log = os.path.join(workdir, f"log-{rows}x{features}.parquet")
     _ensure_log(log, rows, features, event_rate, seed, progress)
     pilot = os.path.join(workdir, "pilot.joblib")
     feats = ",".join(f"f{j}" for j in range(features))
-    _run([py, "-m", "fastsample", "pilot", log, "-o", pilot, "--label", "y", "--features",
-          feats, "--overwrite", "--quiet", "--seed", str(seed)], "pilot")  # fmt: skip
+    _run(
+        [
+            py,
+            "-m",
+            "fastsample",
+            "pilot",
+            log,
+            "-o",
+            pilot,
+            "--label",
+            "y",
+            "--features",
+            feats,
+            "--overwrite",
+            "--quiet",
+            "--seed",
+            str(seed),
+        ],
+        "pilot",
+    )
     out = os.path.join(workdir, "out.parquet")
     pipelines: list[tuple[str, list[str]]] = [
         ("polars decode", [py, "-c", _POLARS_DECODE, log]),
@@ -243,11 +287,29 @@ def _bench(rows: int, features: int, event_rate: float, rate: float, repeats: in
     ]
     if _has_duckdb():
         pipelines.append(("duckdb bernoulli + COPY", [py, "-c", _DUCKDB, log, out, str(rate)]))
-    fs_cmd = [py, "-m", "fastsample", "sample", log, "-o", out, "--label", "y", "--pilot", pilot,
-              "--rate", str(rate), "--strategy", "proportional", "--overwrite", "--quiet"]
+    fs_cmd = [
+        py,
+        "-m",
+        "fastsample",
+        "sample",
+        log,
+        "-o",
+        out,
+        "--label",
+        "y",
+        "--pilot",
+        pilot,
+        "--rate",
+        str(rate),
+        "--strategy",
+        "proportional",
+        "--overwrite",
+        "--quiet",
+    ]
     pipelines.append(("fastsample sample", fs_cmd))
-    result = BenchResult(rows=rows, features=features, rate=rate, repeats=repeats,
-                         file_mb=os.path.getsize(log) / 1e6)  # fmt: skip
+    result = BenchResult(
+        rows=rows, features=features, rate=rate, repeats=repeats, file_mb=os.path.getsize(log) / 1e6
+    )
     result.machine = {
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
@@ -255,7 +317,7 @@ def _bench(rows: int, features: int, event_rate: float, rate: float, repeats: in
     }
     for rep in range(repeats):
         # Rotate the order so that no pipeline always runs first (page cache, neighbours).
-        for name, cmd in pipelines[rep % len(pipelines):] + pipelines[: rep % len(pipelines)]:
+        for name, cmd in pipelines[rep % len(pipelines) :] + pipelines[: rep % len(pipelines)]:
             if os.path.exists(out):
                 os.unlink(out)
             run = _run(cmd, name)
@@ -271,12 +333,31 @@ def _bench(rows: int, features: int, event_rate: float, rate: float, repeats: in
         for n in rss_rows:
             path = os.path.join(workdir, f"log-{n}x{features}.parquet")
             _ensure_log(path, n, features, event_rate, seed, progress)
-            cmd = [py, "-m", "fastsample", "sample", path, "-o", out, "--label", "y", "--pilot",
-                   pilot, "--rate", str(rate), "--overwrite", "--quiet"]  # fmt: skip
+            cmd = [
+                py,
+                "-m",
+                "fastsample",
+                "sample",
+                path,
+                "-o",
+                out,
+                "--label",
+                "y",
+                "--pilot",
+                pilot,
+                "--rate",
+                str(rate),
+                "--overwrite",
+                "--quiet",
+            ]
             mbs.append(_run(cmd, f"rss {n}").max_rss_mb)
             os.unlink(out)
-        result.rss = {"small_rows": float(rss_rows[0]), "small_mb": mbs[0],
-                      "large_rows": float(rss_rows[1]), "large_mb": mbs[1]}  # fmt: skip
+        result.rss = {
+            "small_rows": float(rss_rows[0]),
+            "small_mb": mbs[0],
+            "large_rows": float(rss_rows[1]),
+            "large_mb": mbs[1],
+        }
     script = os.path.join(os.path.dirname(py), "fastsample")
     help_cmd = [script, "--help"] if os.path.exists(script) else [py, "-m", "fastsample", "--help"]
     helps = [_run(help_cmd, "help").seconds for _ in range(5)]
@@ -293,7 +374,7 @@ def update_readme(readme: str, table: str) -> bool:
     head, rest = text.split(README_START, 1)
     _, tail = rest.split(README_END, 1)
     new = f"{head}{README_START}\n{table}\n{README_END}{tail}"
-    from fastsample.engines.io import atomic_path
+    from fastsample.core.atomic import atomic_path
 
     with atomic_path(readme, overwrite=True) as tmp, open(tmp, "w", encoding="utf-8") as fh:
         fh.write(new)

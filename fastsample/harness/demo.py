@@ -45,9 +45,7 @@ class DemoResult:
         for s in self.steps:
             mr = s["rows"] / s["seconds"] / 1e6 if s["seconds"] > 0 else float("nan")
             mark = " *" if s.get("compiled") else ""
-            lines.append(
-                f"{s['step']:<34}{s['rows']:>13,}{s['seconds']:>10.2f}{mr:>10.2f}{mark}"
-            )
+            lines.append(f"{s['step']:<34}{s['rows']:>13,}{s['seconds']:>10.2f}{mr:>10.2f}{mark}")
         if any(s.get("compiled") for s in self.steps):
             lines.append("* includes compiling Numba kernels: first run only (cached on disk)")
         sm = self.sample
@@ -96,9 +94,16 @@ def _step(res: DemoResult, name: str, rows: int) -> Iterator[dict[str, Any]]:
     res.steps.append(step)
 
 
-def run_demo(*, rows: int = 3_000_000, features: int = 8, event_rate: float = 0.01,
-             rate: float = 0.05, seed: int = 0, workdir: str | None = None,
-             progress: bool = True) -> DemoResult:
+def run_demo(
+    *,
+    rows: int = 3_000_000,
+    features: int = 8,
+    event_rate: float = 0.01,
+    rate: float = 0.05,
+    seed: int = 0,
+    workdir: str | None = None,
+    progress: bool = True,
+) -> DemoResult:
     """Run the demonstration; files go to ``workdir`` (default: a temporary directory).
 
     Parameters
@@ -128,17 +133,34 @@ def run_demo(*, rows: int = 3_000_000, features: int = 8, event_rate: float = 0.
         res = DemoResult(rows=rows, features=features, event_rate=event_rate, rate=rate)
 
         with _step(res, "generate click log", rows):
-            generate_log(log, rows=rows, features=features, event_rate=event_rate, seed=seed,
-                         overwrite=True, progress=progress)  # fmt: skip
+            generate_log(
+                log,
+                rows=rows,
+                features=features,
+                event_rate=event_rate,
+                seed=seed,
+                overwrite=True,
+                progress=progress,
+            )
 
         with _step(res, "train pilot (2 passes)", rows):
-            pilot = train_pilot(log, label="y", features=feats, seed=seed, key="id",
-                                progress=progress)  # fmt: skip
+            pilot = train_pilot(
+                log, label="y", features=feats, seed=seed, key="id", progress=progress
+            )
             pilot.save(pilot_path)
 
         with _step(res, "sample (proportional, one pass)", rows):
-            rep = sample_parquet(log, out, label="y", pilot=pilot_path, rate=rate, seed=seed,
-                                 key="id", overwrite=True, progress=progress)  # fmt: skip
+            rep = sample_parquet(
+                log,
+                out,
+                label="y",
+                pilot=pilot_path,
+                rate=rate,
+                seed=seed,
+                key="id",
+                overwrite=True,
+                progress=progress,
+            )
         res.sample = rep.to_dict()
 
         with _step(res, "offset logistic fit on sample", 0) as step:
@@ -152,8 +174,9 @@ def run_demo(*, rows: int = 3_000_000, features: int = 8, event_rate: float = 0.
 
         # Fresh rows of the same population: a different seed, never sampled.
         n_hold = min(1_000_000, max(rows // 3, 10_000))
-        hold = pl.DataFrame(click_log(n_hold, features=features, event_rate=event_rate,
-                                      seed=seed + 1_000_003))  # fmt: skip
+        hold = pl.DataFrame(
+            click_log(n_hold, features=features, event_rate=event_rate, seed=seed + 1_000_003)
+        )
         Xh = hold.select(feats).to_numpy().astype(np.float64)
         yh = hold["y"].to_numpy()
         res.holdout_rows = n_hold
@@ -169,7 +192,13 @@ def run_demo(*, rows: int = 3_000_000, features: int = 8, event_rate: float = 0.
         ]
         for name, p in candidates:
             ev = evaluate(yh, p)
-            res.calibration.append({"model": name, "mean_p": float(np.mean(p)),
-                                    "auc": ev.roc_auc, "log_loss": ev.log_loss,
-                                    "ece": ev.ece})  # fmt: skip
+            res.calibration.append(
+                {
+                    "model": name,
+                    "mean_p": float(np.mean(p)),
+                    "auc": ev.roc_auc,
+                    "log_loss": ev.log_loss,
+                    "ece": ev.ece,
+                }
+            )
         return res

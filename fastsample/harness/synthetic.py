@@ -94,8 +94,9 @@ def click_log_schema(features: int) -> pa.Schema:
     return pa.schema(fields)
 
 
-def _block(block: int, start: int, stop: int, features: int, b0: float, beta: np.ndarray,
-           seed: int) -> pa.Table:
+def _block(
+    block: int, start: int, stop: int, features: int, b0: float, beta: np.ndarray, seed: int
+) -> pa.Table:
     """Rows ``start .. stop-1`` (all inside ``block``) of the log."""
     rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, block])))
     n_block = BLOCK_ROWS
@@ -123,8 +124,9 @@ def _block(block: int, start: int, stop: int, features: int, b0: float, beta: np
     return pa.table(columns, schema=click_log_schema(features))
 
 
-def iter_click_log(rows: int, *, features: int = 16, event_rate: float = 0.01, seed: int = 0,
-                   signal: float = 2.0) -> Iterator[pa.Table]:
+def iter_click_log(
+    rows: int, *, features: int = 16, event_rate: float = 0.01, seed: int = 0, signal: float = 2.0
+) -> Iterator[pa.Table]:
     """Yield the click log as Arrow tables of at most 2^20 rows, in row order."""
     _check(rows, features, event_rate, seed)
     b0 = click_log_intercept(float(event_rate), signal)
@@ -134,20 +136,30 @@ def iter_click_log(rows: int, *, features: int = 16, event_rate: float = 0.01, s
         yield _block(block, start, min(rows, start + BLOCK_ROWS), features, b0, beta, seed)
 
 
-def click_log(rows: int, *, features: int = 16, event_rate: float = 0.01, seed: int = 0,
-              signal: float = 2.0) -> pa.Table:
+def click_log(
+    rows: int, *, features: int = 16, event_rate: float = 0.01, seed: int = 0, signal: float = 2.0
+) -> pa.Table:
     """The click log in memory as one Arrow table (use :func:`generate` for large logs)."""
-    tables = list(iter_click_log(rows, features=features, event_rate=event_rate, seed=seed,
-                                 signal=signal))
+    tables = list(
+        iter_click_log(rows, features=features, event_rate=event_rate, seed=seed, signal=signal)
+    )
     if not tables:
         return click_log_schema(features).empty_table()
     return pa.concat_tables(tables)
 
 
-def generate(path: str | os.PathLike[str], *, rows: int, features: int = 16,
-             event_rate: float = 0.01, seed: int = 0, signal: float = 2.0,
-             overwrite: bool = False, row_group_rows: int = 1 << 19,
-             progress: bool = False) -> dict[str, float | int]:
+def generate(
+    path: str | os.PathLike[str],
+    *,
+    rows: int,
+    features: int = 16,
+    event_rate: float = 0.01,
+    seed: int = 0,
+    signal: float = 2.0,
+    overwrite: bool = False,
+    row_group_rows: int = 1 << 19,
+    progress: bool = False,
+) -> dict[str, float | int]:
     """Write the synthetic click log to a Parquet file (zstd), atomically.
 
     Parameters
@@ -164,20 +176,25 @@ def generate(path: str | os.PathLike[str], *, rows: int, features: int = 16,
     dict
         ``rows``, ``positives``, ``intercept``, ``bytes``.
     """
+    from fastsample.core.atomic import atomic_path
     from fastsample.core.progress import progress_bar
-    from fastsample.engines.io import atomic_path, check_output, dictionary_columns, file_size
+    from fastsample.engines.io import check_output, dictionary_columns, file_size
 
     _check(rows, features, event_rate, seed)
     out = check_output(path, overwrite=overwrite)
     positives = 0
     schema = click_log_schema(features)
-    with atomic_path(out, overwrite=overwrite) as tmp, \
-            progress_bar(total=rows, desc="generate", unit="rows", enabled=progress) as bar:
-        writer = pq.ParquetWriter(tmp, schema, compression="zstd",
-                                  use_dictionary=dictionary_columns(schema))
+    with (
+        atomic_path(out, overwrite=overwrite) as tmp,
+        progress_bar(total=rows, desc="generate", unit="rows", enabled=progress) as bar,
+    ):
+        writer = pq.ParquetWriter(
+            tmp, schema, compression="zstd", use_dictionary=dictionary_columns(schema)
+        )
         try:
-            for table in iter_click_log(rows, features=features, event_rate=event_rate,
-                                        seed=seed, signal=signal):
+            for table in iter_click_log(
+                rows, features=features, event_rate=event_rate, seed=seed, signal=signal
+            ):
                 positives += int(pc.sum(table.column("y")).as_py() or 0)
                 writer.write_table(table, row_group_size=row_group_rows)
                 bar.update(table.num_rows)

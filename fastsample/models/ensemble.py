@@ -103,7 +103,6 @@ class ExtremeImbalanceClassifier:
 
     # ------------------------------------------------------------------ helpers
 
-
     def _frame(self, M: np.ndarray, y: np.ndarray | None = None) -> Any:
         import polars as pl
 
@@ -156,9 +155,15 @@ class ExtremeImbalanceClassifier:
         frame = self._frame(M, yv)
         d = M.shape[1]
         if ratio < self.threshold:
-            kept = sample_frame(frame, label="__y", features=[f"x{j}" for j in range(d)],
-                                strategy="proportional", rate=rate, seed=self.seed,
-                                key="__key")  # fmt: skip
+            kept = sample_frame(
+                frame,
+                label="__y",
+                features=[f"x{j}" for j in range(d)],
+                strategy="proportional",
+                rate=rate,
+                seed=self.seed,
+                key="__key",
+            )
             self.path_ = "single"
             self.sample_rate_ = rate
             self.estimators_ = [self._offset_fit(kept, d)]
@@ -181,8 +186,14 @@ class ExtremeImbalanceClassifier:
             return self
         members = []
         for k in range(int(self.n_estimators)):
-            kept = sample_frame(frame, label="__y", strategy="uniform", rate=rate,
-                                seed=derive_seed(self.seed, f"bag-{k}"), key="__key")  # fmt: skip
+            kept = sample_frame(
+                frame,
+                label="__y",
+                strategy="uniform",
+                rate=rate,
+                seed=derive_seed(self.seed, f"bag-{k}"),
+                key="__key",
+            )
             members.append(self._offset_fit(kept, d))
         self.path_ = "bagging"
         self.sample_rate_ = rate

@@ -392,9 +392,15 @@ def _is_fitted(est: Any) -> bool:
 
 
 def resolve_pilot(
-    pilot: Any, frame: Any, y01: np.ndarray, *, features: list[str], strategy: str, seed: int,
+    pilot: Any,
+    frame: Any,
+    y01: np.ndarray,
+    *,
+    features: list[str],
+    strategy: str,
+    seed: int,
     key: Any = None,
-) -> Any:  # fmt: skip
+) -> Any:
     """The :class:`~fastsample.core.pilot.Pilot` to sample with, trained here when needed.
 
     ``pilot`` may be None (a logistic pilot is trained unless the strategy is uniform), a
@@ -425,9 +431,17 @@ def resolve_pilot(
 
 
 def draw_sample(
-    frame: Any, y01: np.ndarray, *, features: list[str], pilot: Any, strategy: str, rate: float,
-    seed: int, floor: float | None = None, key: Any = None,
-) -> dict[str, Any]:  # fmt: skip
+    frame: Any,
+    y01: np.ndarray,
+    *,
+    features: list[str],
+    pilot: Any,
+    strategy: str,
+    rate: float,
+    seed: int,
+    floor: float | None = None,
+    key: Any = None,
+) -> dict[str, Any]:
     """Run :func:`fastsample.engines.batch.sample_frame` on a polars frame with 0/1 labels ``y01``.
 
     Returns a dict with ``indices`` (kept rows, increasing), ``prob``, ``weight``, ``offset``,
@@ -443,9 +457,18 @@ def draw_sample(
     )
     cols = _output_columns()
     out, info = sample_frame(
-        df, label=_LABEL, features=features, pilot=pilot_obj, strategy=strategy, rate=rate,
-        seed=seed, key=key, floor=floor, columns=cols, return_info=True,
-    )  # fmt: skip
+        df,
+        label=_LABEL,
+        features=features,
+        pilot=pilot_obj,
+        strategy=strategy,
+        rate=rate,
+        seed=seed,
+        key=key,
+        floor=floor,
+        columns=cols,
+        return_info=True,
+    )
     info = dict(info)
     info.update(
         prob=out.get_column(cols.prob).to_numpy(),
@@ -609,9 +632,15 @@ class NegativeSamplingClassifier(ClassifierMixin, BaseEstimator):
         y01 = (y == classes[1]).astype(np.int8)
         frame, names = self._frame(X)
         drawn = draw_sample(
-            frame, y01, features=names, pilot=self.pilot, strategy=self.strategy,
-            rate=self.rate, seed=int(self.seed), floor=self.floor,
-        )  # fmt: skip
+            frame,
+            y01,
+            features=names,
+            pilot=self.pilot,
+            strategy=self.strategy,
+            rate=self.rate,
+            seed=int(self.seed),
+            floor=self.floor,
+        )
         idx = drawn["indices"]
         self.pilot_ = drawn["pilot"]
         self.plan_ = drawn["plan"]
@@ -657,9 +686,13 @@ class NegativeSamplingClassifier(ClassifierMixin, BaseEstimator):
             frame, _ = self._frame(X)
             logits = self.pilot_.logits(frame)
         a0, a1 = inclusion_probabilities(
-            self.strategy, logits, kappa=self.plan_.kappa, floor=self.floor, X=X,
+            self.strategy,
+            logits,
+            kappa=self.plan_.kappa,
+            floor=self.floor,
+            X=X,
             info_inv=self.plan_.info_inv,
-        )  # fmt: skip
+        )
         return log_odds_offset(a0, a1)
 
     def _model_logit(self, X: np.ndarray) -> np.ndarray:

@@ -133,7 +133,6 @@ class SlidingWindowLearner:
         if self._theta is None:
             raise InputError("the learner has no model yet: feed batches with both classes first")
 
-
     def _pilot(self) -> Any:
         """The current model as a linear pilot for the sampling core."""
         from sklearn.linear_model import LogisticRegression
@@ -271,8 +270,9 @@ class SlidingWindowLearner:
             if "x" in cache and np.array_equal(cache["x"], theta):
                 return cache
             coef = theta[:d]
-            loss = gk.offset_logistic_loss_grad_hess(Xw, yw, w, ow, coef, float(theta[d]),
-                                                     grad, hess)  # fmt: skip
+            loss = gk.offset_logistic_loss_grad_hess(
+                Xw, yw, w, ow, coef, float(theta[d]), grad, hess
+            )
             h = hess.copy()
             h[np.arange(d), np.arange(d)] += alpha
             g = grad.copy()

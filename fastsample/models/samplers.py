@@ -212,9 +212,16 @@ class NegativeSampler(_KeyedSampler):
             raise ValueError(f"y holds a single class ({neg!r}); need at least 2 classes")
         keys = self._key_names()
         drawn = draw_sample(
-            frame, y01, features=features, pilot=self.pilot, strategy=self.strategy,
-            rate=self.rate, seed=int(self.seed), floor=self.floor, key=keys or None,
-        )  # fmt: skip
+            frame,
+            y01,
+            features=features,
+            pilot=self.pilot,
+            strategy=self.strategy,
+            rate=self.rate,
+            seed=int(self.seed),
+            floor=self.floor,
+            key=keys or None,
+        )
         self.pilot_ = drawn["pilot"]
         self.plan_ = drawn["plan"]
         return self._set_sample(drawn["indices"], drawn["prob"], drawn["offset"])
@@ -275,9 +282,15 @@ class KeyedRandomUnderSampler(_KeyedSampler):
                 continue
             # Class c plays the "negatives" of a uniform negative sample at this rate.
             drawn = draw_sample(
-                frame, (~members).astype(np.int8), features=features, pilot=None,
-                strategy="uniform", rate=rate, seed=int(self.seed), key=keys,
-            )  # fmt: skip
+                frame,
+                (~members).astype(np.int8),
+                features=features,
+                pilot=None,
+                strategy="uniform",
+                rate=rate,
+                seed=int(self.seed),
+                key=keys,
+            )
             mine = members[drawn["indices"]]
             parts.append(drawn["indices"][mine])
             probs.append(drawn["prob"][mine])

@@ -128,9 +128,21 @@ def draw(h0, h1, y, keys, seed_mix, kappa, floor, out_idx, out_prob, out_offset,
 
 
 def linear_draw(
-    X, coef, intercept, code, info_inv, y, keys, seed_mix, kappa, floor,
-    out_idx, out_prob, out_offset, out_counts,
-):  # fmt: skip
+    X,
+    coef,
+    intercept,
+    code,
+    info_inv,
+    y,
+    keys,
+    seed_mix,
+    kappa,
+    floor,
+    out_idx,
+    out_prob,
+    out_offset,
+    out_counts,
+):
     """Twin of ``_kernels.linear_draw``."""
     n = np.asarray(y).shape[0]
     h0, h1 = np.empty(n), np.empty(n)
@@ -149,13 +161,39 @@ def _stacked(addresses, proto, n):
 
 
 def linear_draw_columns(
-    addresses, proto, coef, intercept, code, y, keys, seed_mix, kappa, floor,
-    out_idx, out_prob, out_offset, out_counts,
-):  # fmt: skip
+    addresses,
+    proto,
+    coef,
+    intercept,
+    code,
+    y,
+    keys,
+    seed_mix,
+    kappa,
+    floor,
+    out_idx,
+    out_prob,
+    out_offset,
+    out_counts,
+):
     """Twin of ``_kernels.linear_draw_columns``: the columns stacked into a matrix."""
     X = _stacked(addresses, proto, np.asarray(y).shape[0])
-    linear_draw(X, coef, intercept, code, np.zeros((0, 0)), y, keys, seed_mix, kappa, floor,
-                out_idx, out_prob, out_offset, out_counts)  # fmt: skip
+    linear_draw(
+        X,
+        coef,
+        intercept,
+        code,
+        np.zeros((0, 0)),
+        y,
+        keys,
+        seed_mix,
+        kappa,
+        floor,
+        out_idx,
+        out_prob,
+        out_offset,
+        out_counts,
+    )
 
 
 def linear_scores_columns(addresses, proto, coef, intercept, code, out_h0, out_h1):

@@ -112,25 +112,36 @@ def _linear_draw_args(rng, n, dtype, contiguous):
     X, coef, b, code, info_inv, _, _ = _linear_scores_args(
         rng, n, dtype, contiguous, K.PROPORTIONAL
     )
-    return (X, coef, b, code, info_inv, _labels(rng, n), _keys(rng, n), np.uint64(99), 3.0, 0.0,
-            *_draw_outputs(n))  # fmt: skip
+    return (
+        X,
+        coef,
+        b,
+        code,
+        info_inv,
+        _labels(rng, n),
+        _keys(rng, n),
+        np.uint64(99),
+        3.0,
+        0.0,
+        *_draw_outputs(n),
+    )
 
 
 def _linear_draw_columns_args(rng, n, dtype, contiguous):
     # the kernel reads contiguous column buffers, so ``contiguous`` does not apply; the
     # zero-length ``proto`` view keeps the matrix holding those buffers alive with the args
-    X, coef, b, code, _, y, keys, mix, kappa, floor, *outs = _linear_draw_args(
-        rng, n, dtype, True
+    X, coef, b, code, _, y, keys, mix, kappa, floor, *outs = _linear_draw_args(rng, n, dtype, True)
+    addresses = np.array(
+        [X.ctypes.data + j * X.strides[1] for j in range(X.shape[1])], dtype=np.uint64
     )
-    addresses = np.array([X.ctypes.data + j * X.strides[1] for j in range(X.shape[1])],
-                         dtype=np.uint64)  # fmt: skip
     return (addresses, X[:0, 0], coef, b, code, y, keys, mix, kappa, floor, *outs)
 
 
 def _linear_scores_columns_args(rng, n, dtype, contiguous, code):
     X, coef, b, code, _, h0, h1 = _linear_scores_args(rng, n, dtype, True, code)
-    addresses = np.array([X.ctypes.data + j * X.strides[1] for j in range(X.shape[1])],
-                         dtype=np.uint64)  # fmt: skip
+    addresses = np.array(
+        [X.ctypes.data + j * X.strides[1] for j in range(X.shape[1])], dtype=np.uint64
+    )
     return (addresses, X[:0, 0], coef, b, code, h0, h1)
 
 
@@ -168,57 +179,118 @@ def _correct_log_odds_args(rng, n, dtype, contiguous):
 
 KERNELS: list[KernelCase] = [
     KernelCase(
-        "uniform_from_keys", K.uniform_from_keys, R.uniform_from_keys,
-        lambda rng, n, dt, c: (_keys(rng, n), np.uint64(0xDEADBEEF), np.zeros(n)), (2,), True,
+        "uniform_from_keys",
+        K.uniform_from_keys,
+        R.uniform_from_keys,
+        lambda rng, n, dt, c: (_keys(rng, n), np.uint64(0xDEADBEEF), np.zeros(n)),
+        (2,),
+        True,
     ),
     KernelCase("hash_bytes", K.hash_bytes, R.hash_bytes, _strings, (2,), True, bench_scale=0.01),
     KernelCase(
-        "combine_keys", K.combine_keys, R.combine_keys,
-        lambda rng, n, dt, c: (_keys(rng, n), _keys(rng, n), np.zeros(n, np.uint64)), (2,), True,
+        "combine_keys",
+        K.combine_keys,
+        R.combine_keys,
+        lambda rng, n, dt, c: (_keys(rng, n), _keys(rng, n), np.zeros(n, np.uint64)),
+        (2,),
+        True,
     ),
     *[
         KernelCase(
-            f"strategy_scores[{name}]", K.strategy_scores, R.strategy_scores,
+            f"strategy_scores[{name}]",
+            K.strategy_scores,
+            R.strategy_scores,
             partial(_scores_args, code=code),
-            (4, 5), False,
+            (4, 5),
+            False,
         )
-        for name, code in [("uniform", K.UNIFORM), ("proportional", K.PROPORTIONAL),
-                           ("opt-l", K.OPT_L), ("opt-a", K.OPT_A), ("lcc", K.LCC)]
+        for name, code in [
+            ("uniform", K.UNIFORM),
+            ("proportional", K.PROPORTIONAL),
+            ("opt-l", K.OPT_L),
+            ("opt-a", K.OPT_A),
+            ("lcc", K.LCC),
+        ]
     ],
     KernelCase(
-        "linear_logits", K.linear_logits, R.linear_logits,
+        "linear_logits",
+        K.linear_logits,
+        R.linear_logits,
         lambda rng, n, dt, c: (_matrix(rng, n, 16, dt, c), rng.normal(size=16), 0.5, np.zeros(n)),
-        (3,), False,
+        (3,),
+        False,
     ),
     *[
         KernelCase(
-            f"linear_scores[{name}]", K.linear_scores, R.linear_scores,
+            f"linear_scores[{name}]",
+            K.linear_scores,
+            R.linear_scores,
             partial(_linear_scores_args, code=code),
-            (5, 6), False,
+            (5, 6),
+            False,
         )
         for name, code in [("proportional", K.PROPORTIONAL), ("opt-a", K.OPT_A), ("lcc", K.LCC)]
     ],
     *[
         KernelCase(
-            f"linear_scores_columns[{name}]", K.linear_scores_columns, R.linear_scores_columns,
+            f"linear_scores_columns[{name}]",
+            K.linear_scores_columns,
+            R.linear_scores_columns,
             partial(_linear_scores_columns_args, code=code),
-            (5, 6), False,
+            (5, 6),
+            False,
         )
         for name, code in [("proportional", K.PROPORTIONAL), ("lcc", K.LCC)]
     ],
     KernelCase("draw", K.draw, R.draw, _draw_args, (7, 8, 9, 10), False),
-    KernelCase("linear_draw", K.linear_draw, R.linear_draw, _linear_draw_args, (10, 11, 12, 13), False),
-    KernelCase("linear_draw_columns", K.linear_draw_columns, R.linear_draw_columns,
-               _linear_draw_columns_args, (10, 11, 12, 13), False),
+    KernelCase(
+        "linear_draw", K.linear_draw, R.linear_draw, _linear_draw_args, (10, 11, 12, 13), False
+    ),
+    KernelCase(
+        "linear_draw_columns",
+        K.linear_draw_columns,
+        R.linear_draw_columns,
+        _linear_draw_columns_args,
+        (10, 11, 12, 13),
+        False,
+    ),
     KernelCase("compact", K.compact, R.compact, _compact_args, (0, 1, 2), True, returns=True),
     KernelCase(
-        "solve_kappa", K.solve_kappa, R.solve_kappa, _solve_args, (), False, returns=True,
+        "solve_kappa",
+        K.solve_kappa,
+        R.solve_kappa,
+        _solve_args,
+        (),
+        False,
+        returns=True,
         bench_scale=0.02,
     ),
-    KernelCase("expected_count", K.expected_count, R.expected_count, _expected_args, (), False, returns=True),
-    KernelCase("correct_proba", K.correct_proba, R.correct_proba, _correct_proba_args, (2,), False,
-               returns=True),
-    KernelCase("correct_log_odds", K.correct_log_odds, R.correct_log_odds, _correct_log_odds_args, (2,), False),
-]  # fmt: skip
+    KernelCase(
+        "expected_count",
+        K.expected_count,
+        R.expected_count,
+        _expected_args,
+        (),
+        False,
+        returns=True,
+    ),
+    KernelCase(
+        "correct_proba",
+        K.correct_proba,
+        R.correct_proba,
+        _correct_proba_args,
+        (2,),
+        False,
+        returns=True,
+    ),
+    KernelCase(
+        "correct_log_odds",
+        K.correct_log_odds,
+        R.correct_log_odds,
+        _correct_log_odds_args,
+        (2,),
+        False,
+    ),
+]
 
 BY_NAME = {case.name: case for case in KERNELS}

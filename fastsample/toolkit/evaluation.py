@@ -607,7 +607,8 @@ def save_figure(fig: Any, path: str | os.PathLike[str], *, overwrite: bool = Tru
 
     ``overwrite=False`` refuses an existing ``path`` (the CLI's rule without ``--overwrite``).
     """
-    from fastsample.engines.io import atomic_path, check_output
+    from fastsample.core.atomic import atomic_path
+    from fastsample.engines.io import check_output
 
     target = check_output(path, overwrite=overwrite)
     with atomic_path(target, overwrite=overwrite) as tmp:

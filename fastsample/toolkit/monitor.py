@@ -411,8 +411,9 @@ class PerformanceMonitor:
             axes[3], [r.kept_fraction for r in self.records], "Sampling efficiency", "kept fraction"
         )
         ax_ess = axes[3].twinx()
-        ax_ess.plot(idx, [r.ess / r.rows for r in self.records], "s--", ms=3, lw=0.8,
-                    color="#2ca02c")  # fmt: skip
+        ax_ess.plot(
+            idx, [r.ess / r.rows for r in self.records], "s--", ms=3, lw=0.8, color="#2ca02c"
+        )
         ax_ess.set_ylabel("Kish ESS / rows", color="#2ca02c")
         return save_figure(fig, path, overwrite=overwrite)
 

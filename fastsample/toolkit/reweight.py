@@ -173,9 +173,9 @@ def reweight_parquet(
     """
     import polars as pl
 
+    from fastsample.core.atomic import atomic_path
     from fastsample.engines.io import (
         ParquetSink,
-        atomic_path,
         check_output,
         iter_frames,
         resolve_source,
@@ -306,7 +306,9 @@ def undersample_parquet(
     try:
         from fastsample.engines.parquet import sample_parquet
     except ImportError as exc:  # the engine module is developed in parallel
-        raise ImportError("fastsample.engines.parquet (the streaming engine) is not available") from exc
+        raise ImportError(
+            "fastsample.engines.parquet (the streaming engine) is not available"
+        ) from exc
     rep = imbalance_report(source, label=label, per_file=False)
     rate = undersampling_rate(rep.positives, rep.negatives, negatives_per_positive)
     return sample_parquet(
