@@ -179,8 +179,6 @@ KNOWN: dict[str, set[str]] = {
         "fastsample.engines.spark -> fastsample.toolkit.report._explicit_edges",
         "fastsample.engines.spark -> fastsample.toolkit.report._ratio",
         "fastsample.engines.spark -> fastsample.toolkit.report._with_bin_bounds",
-        "fastsample.toolkit.monitor -> fastsample.toolkit.evaluation._as_arrays",
-        "fastsample.toolkit.reweight -> fastsample.engines.batch._to_polars",
     },
     "cycles": {
         "fastsample.models.estimators -> fastsample.models.samplers",

@@ -458,8 +458,12 @@ def draw_indices(
     return Drawn(idx[:kept], prob[:kept], off[:kept], y)
 
 
-def _to_polars(frame: Any, label: Any) -> tuple[pl.DataFrame, str, str]:
-    """(polars frame, label name, container kind) from polars, pandas or NumPy input."""
+def as_polars_frame(frame: Any, label: Any) -> tuple[pl.DataFrame, str, str]:
+    """(polars frame, label name, container kind) from polars, pandas or NumPy input.
+
+    The kind (``"polars"``, ``"pandas"`` or ``"numpy"``) says how to hand a result back; a 2-D
+    array's columns become ``column_0``, ``column_1``, ... and an integer label names one.
+    """
     if isinstance(frame, pl.DataFrame):
         return frame, label, "polars"
     if isinstance(frame, pl.LazyFrame):
@@ -539,7 +543,7 @@ def sample_frame(
     >>> out.columns
     ['id', 'y', 'sampling_prob', 'sample_weight', 'log_odds_offset']
     """
-    df, label_name, kind = _to_polars(frame, label)
+    df, label_name, kind = as_polars_frame(frame, label)
     if not isinstance(label_name, str):
         raise InputError(f"label must be a column name, got {label_name!r}")
     cols = columns or OutputColumns()
@@ -628,6 +632,7 @@ __all__ = [
     "Drawn",
     "OutputColumns",
     "SamplingPlan",
+    "as_polars_frame",
     "draw_batch",
     "draw_indices",
     "label_array",

@@ -41,6 +41,7 @@ __all__ = [
     "average_precision",
     "brier_score",
     "calibration_curve",
+    "check_scores",
     "evaluate",
     "evaluate_parquet",
     "expected_calibration_error",
@@ -59,10 +60,13 @@ _STRATEGIES = ("uniform", "quantile")
 # ----------------------------------------------------------------------------- validation
 
 
-def _as_arrays(
+def check_scores(
     y_true: Any, y_score: Any, sample_weight: Any = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Validate and coerce to (int8 labels, float64 scores, float64 weights or None)."""
+    """Validate and coerce to (int8 labels, float64 scores, float64 weights or None).
+
+    Every metric starts here, so all of them reject the same inputs with the same messages.
+    """
     y = np.asarray(y_true)
     try:
         p = np.asarray(y_score, dtype=np.float64)
@@ -117,7 +121,7 @@ def roc_auc(y_true: Any, y_score: Any, sample_weight: Any = None) -> float:
     """Weighted ROC-AUC (scikit-learn's ``roc_auc_score``); NaN when only one class is present."""
     from sklearn.metrics import roc_auc_score
 
-    y, p, w = _as_arrays(y_true, y_score, sample_weight)
+    y, p, w = check_scores(y_true, y_score, sample_weight)
     if _single_class(y, w):
         return math.nan
     return float(roc_auc_score(y, p, sample_weight=w))
@@ -127,7 +131,7 @@ def average_precision(y_true: Any, y_score: Any, sample_weight: Any = None) -> f
     """Weighted average precision, the step-wise PR-AUC (scikit-learn's ``average_precision_score``)."""
     from sklearn.metrics import average_precision_score
 
-    y, p, w = _as_arrays(y_true, y_score, sample_weight)
+    y, p, w = check_scores(y_true, y_score, sample_weight)
     if _positive_weight(y, w) <= 0.0:
         return math.nan
     return float(average_precision_score(y, p, sample_weight=w))
@@ -137,7 +141,7 @@ def log_loss(y_true: Any, y_prob: Any, sample_weight: Any = None) -> float:
     """Weighted mean log loss (scikit-learn's ``log_loss``; probabilities clipped to float64 eps)."""
     from sklearn.metrics import log_loss as _sk_log_loss
 
-    y, p, w = _as_arrays(y_true, y_prob, sample_weight)
+    y, p, w = check_scores(y_true, y_prob, sample_weight)
     return float(_sk_log_loss(y, p, sample_weight=w, labels=[0, 1]))
 
 
@@ -147,7 +151,7 @@ def normalized_entropy(y_true: Any, y_prob: Any, sample_weight: Any = None) -> f
     1.0 means no better than always predicting the event rate; lower is better. NaN when the
     base rate is 0 or 1.
     """
-    y, p, w = _as_arrays(y_true, y_prob, sample_weight)
+    y, p, w = check_scores(y_true, y_prob, sample_weight)
     rate = _event_rate(y, w)
     return log_loss(y, p, w) / _binary_entropy(rate) if 0.0 < rate < 1.0 else math.nan
 
@@ -156,7 +160,7 @@ def brier_score(y_true: Any, y_prob: Any, sample_weight: Any = None) -> float:
     """Weighted Brier score, the mean squared error of the probabilities."""
     from sklearn.metrics import brier_score_loss
 
-    y, p, w = _as_arrays(y_true, y_prob, sample_weight)
+    y, p, w = check_scores(y_true, y_prob, sample_weight)
     return float(brier_score_loss(y, p, sample_weight=w, labels=[0, 1]))
 
 
@@ -223,7 +227,7 @@ def calibration_curve(
     function takes no weights).
     """
     _check_strategy(strategy, n_bins)
-    y, p, w = _as_arrays(y_true, y_prob, sample_weight)
+    y, p, w = check_scores(y_true, y_prob, sample_weight)
     edges = _bin_edges(p, w, int(n_bins), strategy)
     ids = np.searchsorted(edges[1:-1], p)
     ww = np.ones_like(p) if w is None else w
@@ -337,7 +341,7 @@ def evaluate(
     from sklearn.metrics import precision_recall_curve, roc_curve
 
     _check_strategy(strategy, n_bins)
-    y, p, w = _as_arrays(y_true, y_prob, sample_weight)
+    y, p, w = check_scores(y_true, y_prob, sample_weight)
     ww = np.ones_like(p) if w is None else w
     total = float(ww.sum())
     pos = float(ww[y == 1].sum())

@@ -205,14 +205,14 @@ class PerformanceMonitor:
         rows_seen : int, optional
             Rows the batch had before sampling (else estimated as ``sum(w)``).
         """
-        from fastsample.toolkit.evaluation import _as_arrays
+        from fastsample.toolkit.evaluation import check_scores
 
         if sample_weight is None and sampling_prob is not None:
             a = np.asarray(sampling_prob, dtype=np.float64)
             if a.size and not np.all((a > 0) & (a <= 1)):
                 raise InputError("sampling_prob: values must lie in (0, 1]")
             sample_weight = 1.0 / a
-        y, p, w = _as_arrays(y_true, y_prob, sample_weight)
+        y, p, w = check_scores(y_true, y_prob, sample_weight)
         ww = np.ones_like(p) if w is None else w
         # Rows each kept row stands for: its weight (a Horvitz–Thompson count), or an equal share
         # of the caller's exact count when a batch is split across windows.
@@ -230,9 +230,9 @@ class PerformanceMonitor:
 
     def set_baseline(self, y_true: Any, y_prob: Any, sample_weight: Any = None) -> None:
         """Fix the baseline AUC and event rate from reference data (e.g. the validation set)."""
-        from fastsample.toolkit.evaluation import _as_arrays, roc_auc
+        from fastsample.toolkit.evaluation import check_scores, roc_auc
 
-        y, p, w = _as_arrays(y_true, y_prob, sample_weight)
+        y, p, w = check_scores(y_true, y_prob, sample_weight)
         ww = np.ones_like(p) if w is None else w
         self._baseline = _Baseline(
             auc=roc_auc(y, p, w), event_rate=float(np.sum(ww * y) / np.sum(ww))

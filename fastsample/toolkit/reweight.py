@@ -265,9 +265,9 @@ def undersample(
     return_info : bool
         Also return the sampling core's info dict (counts, plan).
     """
-    from fastsample.engines.batch import _to_polars, label_array, sample_frame
+    from fastsample.engines.batch import as_polars_frame, label_array, sample_frame
 
-    df, label_name, _ = _to_polars(frame, label)
+    df, label_name, _ = as_polars_frame(frame, label)
     if not isinstance(label_name, str) or label_name not in df.columns:
         raise InputError(f"label column {label!r} not found")
     y = label_array(df, label_name)
@@ -301,14 +301,9 @@ def undersample_parquet(
     :func:`fastsample.engines.parquet.sample_parquet` with ``strategy="uniform"`` at the rate
     :func:`undersampling_rate` gives. Extra keyword arguments go to the engine.
     """
+    from fastsample.engines.parquet import sample_parquet
     from fastsample.toolkit.report import imbalance_report
 
-    try:
-        from fastsample.engines.parquet import sample_parquet
-    except ImportError as exc:  # the engine module is developed in parallel
-        raise ImportError(
-            "fastsample.engines.parquet (the streaming engine) is not available"
-        ) from exc
     rep = imbalance_report(source, label=label, per_file=False)
     rate = undersampling_rate(rep.positives, rep.negatives, negatives_per_positive)
     return sample_parquet(
