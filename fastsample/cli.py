@@ -13,6 +13,7 @@ import json
 import os
 import signal
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -504,6 +505,12 @@ def run() -> None:
     os._exit(code)
 
 
+def _one_line_warning(message: Any, category: Any, *args: Any, **kwargs: Any) -> None:
+    # Any warning, ours or a library's, as one line on stderr: no source line, no URLs on
+    # following lines (scikit-learn's ConvergenceWarning is nine lines when shown as is).
+    sys.stderr.write(f"{PROG}: warning: {' '.join(str(message).split())}\n")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     parser = build_parser()
@@ -514,7 +521,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from fastsample.errors import InputError
 
     try:
-        return _HANDLERS[args.command](args)
+        with warnings.catch_warnings():  # restores the hook when an in-process caller returns
+            warnings.showwarning = _one_line_warning
+            return _HANDLERS[args.command](args)
     except InputError as exc:
         msg = " ".join(str(exc).split())
         sys.stderr.write(f"{PROG}: error: {msg}\n")

@@ -1,4 +1,4 @@
-"""Exception types raised by fastsample."""
+"""Exception and warning types raised by fastsample."""
 
 from __future__ import annotations
 
@@ -9,3 +9,7 @@ class FastsampleError(Exception):
 
 class InputError(FastsampleError, ValueError):
     """Bad user input: the message is one line naming the file, column or value at fault."""
+
+
+class FastsampleWarning(UserWarning):
+    """A condition the user should know about, said in one line (the CLI prints it as one)."""
