@@ -31,7 +31,7 @@ _LAZY: dict[str, str] = {
     "sample_spark": "fastsample.engines.spark",
     "plan_spark": "fastsample.engines.spark",
     "train_pilot_spark": "fastsample.engines.spark",
-    "imbalance_report_spark": "fastsample.engines.spark",
+    "imbalance_report_spark": "fastsample.toolkit.report_spark",
     "EvaluationResult": "fastsample.toolkit.evaluation",
     "CalibrationCurve": "fastsample.toolkit.evaluation",
     "evaluate": "fastsample.toolkit.evaluation",

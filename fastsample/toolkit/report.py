@@ -112,7 +112,8 @@ def _num(x: float) -> str:
     return f"{int(x):,}" if float(x).is_integer() else f"{x:,.2f}"
 
 
-def _ratio(pos: float, neg: float) -> float:
+def class_ratio(pos: float, neg: float) -> float:
+    """Majority count over minority count (>= 1; ``inf`` when a class is empty)."""
     lo, hi = min(pos, neg), max(pos, neg)
     return hi / lo if lo > 0 else math.inf
 
@@ -311,7 +312,7 @@ def imbalance_report(
                 raise InputError(f"bins: must be >= 1 (got {bins})")
             edges = _quantile_edges(lf, feature, int(bins), n_rows)
         else:
-            edges = _explicit_edges(bins)
+            edges = explicit_edges(bins)
         x = pl.col(feature).cast(pl.Float64)
         # bin k holds (edge_{k-1}, edge_k]: the count of interior edges strictly below x
         idx: Any = (
@@ -323,7 +324,7 @@ def imbalance_report(
         table = (
             class_table([idx.alias("bin")]).sort("bin", nulls_last=True).collect(engine="streaming")
         )
-        per_bin = _with_bin_bounds(table, edges)
+        per_bin = with_bin_bounds(table, edges)
 
     return ImbalanceReport(
         rows=rows,
@@ -331,7 +332,7 @@ def imbalance_report(
         negatives=neg,
         n_rows=n_rows,
         event_rate=pos / rows if rows > 0 else math.nan,
-        imbalance_ratio=_ratio(pos, neg),
+        imbalance_ratio=class_ratio(pos, neg),
         per_group=per_group,
         per_bin=per_bin,
         label=label,
@@ -341,15 +342,18 @@ def imbalance_report(
     )
 
 
-def _explicit_edges(bins: Any) -> np.ndarray:
-    # Shared with the Spark report so both reject the same edges with the same message.
+def explicit_edges(bins: Any) -> np.ndarray:
+    """Explicit interior bin edges as float64; ``InputError`` unless finite and increasing.
+
+    Shared with the Spark report so both reject the same edges with the same message.
+    """
     edges = np.asarray(list(bins), dtype=np.float64)
     if edges.ndim != 1 or not np.all(np.isfinite(edges)) or np.any(np.diff(edges) <= 0):
         raise InputError("bins: explicit edges must be finite and strictly increasing")
     return edges
 
 
-def _with_bin_bounds(table: Any, edges: np.ndarray) -> Any:
+def with_bin_bounds(table: Any, edges: np.ndarray) -> Any:
     """The per-bin table with each bin's (lower, upper] bounds, in the report's column order.
 
     Shared with the Spark report so both give the same table for the same counts.
