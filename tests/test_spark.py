@@ -353,8 +353,8 @@ def test_train_pilot_spark_is_train_pilot(spark, sdf, data, parquet_file):
 
 
 def test_imbalance_report_spark_equals_local_report(spark, data):
-    from fastsample.toolkit.report_spark import imbalance_report_spark
     from fastsample.toolkit.report import imbalance_report
+    from fastsample.toolkit.report_spark import imbalance_report_spark
 
     frame = data.with_columns((pl.col("id") % 3).alias("grp"), (pl.col("f2").abs()).alias("w"))
     sdf = spark.createDataFrame(frame.to_arrow()).repartition(3)
