@@ -109,6 +109,12 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
         check_output(args.plot, overwrite=args.overwrite)
     source = resolve_source(args.source)
     info = describe(source, label=args.label)
+    if args.label is not None and info.get("binary"):
+        from fastsample.toolkit.evaluation import weighted_label_totals
+
+        weighted = weighted_label_totals(source, label=args.label, weight=args.weight)
+        if weighted["weight"] is not None:
+            info["weighted"] = weighted
     if args.plot is not None:
         from fastsample.toolkit.report import plot_imbalance
 
@@ -141,6 +147,13 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
                 if ratio is not None
                 else "imbalance ratio: n/a (no positives)"
             )
+            w = info.get("weighted")
+            if w is not None:
+                shown = f"{w['event_rate']:.6g}" if w["event_rate"] is not None else "n/a"
+                print(
+                    f"weighted by {w['weight']!r} (population estimate): positives "
+                    f"{w['positives']:,.1f}, negatives {w['negatives']:,.1f}, event rate {shown}"
+                )
         else:
             print("label is not binary 0/1")
     if args.plot is not None:
@@ -163,7 +176,12 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         strategy=args.strategy,
         method=args.method,
     )
-    metrics = result.as_dict()
+    metrics = {**result.as_dict(), "weight": result.weight or "none"}
+    if args.weight == "auto" and result.weight is not None:
+        sys.stderr.write(
+            f"{PROG}: weighted by {result.weight!r}, the sample's weight column"
+            " (--weight none for the sample's own, unweighted metrics)\n"
+        )
     if args.plot is not None:
         plot_evaluation(result, args.plot, overwrite=args.overwrite)
         metrics["plot"] = args.plot
@@ -322,6 +340,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="Parquet file(s), a glob or a directory (hive partitions ok)",
     )
     p.add_argument("--label", "-l", help="label column to count")
+    p.add_argument(
+        "--weight",
+        "-w",
+        default="auto",
+        metavar="COL",
+        help="with --label, also the weighted class totals by this column ('none': no); "
+        "default: a fastsample sample's own weight column",
+    )
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--plot", metavar="PNG", help="draw class counts and a 2-D hexbin by class")
     p.add_argument(
@@ -346,7 +372,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--label", "-l", required=True, help="0/1 label column")
     p.add_argument("--score", "-s", required=True, help="predicted probability column")
-    p.add_argument("--weight", "-w", help="row weight column (e.g. sample_weight)")
+    p.add_argument(
+        "--weight",
+        "-w",
+        default="auto",
+        metavar="COL",
+        help="row weight column, or 'none'; default: a fastsample sample's own weight column "
+        "(so the metrics estimate the population's), no weights on other files",
+    )
     p.add_argument("--plot", metavar="PNG", help="draw ROC, precision-recall and calibration")
     p.add_argument("--bins", type=_positive_int, default=10, help="calibration bins (10)")
     p.add_argument(

@@ -3,7 +3,9 @@
 Every metric accepts ``sample_weight``. Evaluated on a fastsample output with its
 ``sample_weight`` column (``1 / a_y(x)``), each metric estimates the metric on the full
 population the sample was drawn from: the weighted sums are Horvitz–Thompson estimates of the
-population sums.
+population sums. :func:`evaluate_parquet` does that by default on a fastsample sample
+(``weight="auto"``, see :func:`sample_weight_column`): unweighted metrics of a sample describe
+the sample, not the population (its event rate is inflated, so its calibration is off).
 
 Streaming evaluation (:func:`evaluate_parquet`) has two modes:
 
@@ -25,6 +27,7 @@ Streaming evaluation (:func:`evaluate_parquet`) has two modes:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from collections.abc import Sequence
@@ -49,12 +52,18 @@ __all__ = [
     "normalized_entropy",
     "plot_evaluation",
     "roc_auc",
+    "sample_weight_column",
+    "weighted_label_totals",
 ]
 
 # Log-odds range and default resolution of the streaming score histogram.
 _LOGIT_RANGE = 20.0
 _HIST_BINS = 1 << 20
 _STRATEGIES = ("uniform", "quantile")
+
+#: ``weight=`` value that picks a fastsample sample's own weight column (the default).
+AUTO_WEIGHT = "auto"
+_ADDED_COLUMNS = ("sampling_prob", "sample_weight", "log_odds_offset")
 
 
 # ----------------------------------------------------------------------------- validation
@@ -278,7 +287,8 @@ class EvaluationResult:
     ``method`` is ``"exact"`` or ``"histogram"``; ``auc_tie_bound`` bounds
     ``|roc_auc - exact ROC-AUC|`` (0 for exact). Weighted quantities (``total_weight``,
     ``positive_weight``, ``event_rate``) estimate population values when the weights are
-    inverse inclusion probabilities.
+    inverse inclusion probabilities. ``weight`` names the weight column
+    :func:`evaluate_parquet` used (None: unweighted, and for in-memory results).
     """
 
     n_rows: int
@@ -299,6 +309,7 @@ class EvaluationResult:
     tpr: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)
     recall: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)
     precision: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)
+    weight: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """Scalar metrics by name (what the CLI prints and what JSON reports store)."""
@@ -419,7 +430,7 @@ def evaluate_parquet(
     *,
     label: str,
     score: str,
-    weight: str | None = None,
+    weight: str | None = AUTO_WEIGHT,
     n_bins: int = 10,
     strategy: str = "uniform",
     method: str = "auto",
@@ -432,7 +443,12 @@ def evaluate_parquet(
     ----------
     source : Parquet file(s)
     label, score : column names (0/1 label, probability in [0, 1])
-    weight : column name, optional (e.g. fastsample's ``sample_weight``)
+    weight : column name, ``"auto"`` (default) or None / ``"none"``
+        Row weights. ``"auto"``: on a fastsample sample (a file carrying fastsample metadata,
+        or holding its three added columns) its weight column, so the metrics estimate the
+        population's (a sample's unweighted metrics describe the sample: its event rate is
+        inflated and its calibration is off); no weights on other files. See
+        :func:`sample_weight_column`.
     n_bins, strategy : calibration binning (``quantile`` edges come from the score histogram
         in histogram mode)
     method : ``"auto"``, ``"exact"`` or ``"histogram"`` (see the module docstring)
@@ -449,6 +465,7 @@ def evaluate_parquet(
     if int(hist_bins) < 2:
         raise InputError(f"hist_bins: must be >= 2 (got {hist_bins})")
     src = resolve_source(source)
+    weight = resolve_weight(src, weight)
     lf, files = scan(src, [("label", label), ("score", score), ("weight", weight)])
     where = describe_files(files)
     if method == "auto":
@@ -458,7 +475,7 @@ def evaluate_parquet(
         df = lf.select(cols).collect(engine="streaming")
         _check_nulls(df, cols, where)
         try:
-            return evaluate(
+            result = evaluate(
                 df[label].to_numpy(),
                 df[score].to_numpy(),
                 df[weight].to_numpy() if weight else None,
@@ -467,9 +484,81 @@ def evaluate_parquet(
             )
         except InputError as exc:
             raise InputError(f"{where}: {exc}") from None
-    return _evaluate_histogram(
-        lf, where, label, score, weight, int(n_bins), strategy, int(hist_bins)
+    else:
+        result = _evaluate_histogram(
+            lf, where, label, score, weight, int(n_bins), strategy, int(hist_bins)
+        )
+    return dataclasses.replace(result, weight=weight)
+
+
+def sample_weight_column(source: Any) -> str | None:
+    """The weight column of a fastsample sample, or None when ``source`` is not one.
+
+    A sample is recognised by the fastsample record in its (first) file's Parquet metadata,
+    whose plan names the weight column; or, for a file rewritten without that metadata, by
+    the three columns fastsample adds under their default names. ``InputError`` when the
+    metadata names a weight column the file no longer has.
+    """
+    from fastsample.engines.io import Source, read_metadata, resolve_source
+
+    src = source if isinstance(source, Source) else resolve_source(source)
+    names = set(src.schema.names)
+    try:
+        meta: dict[str, Any] | None = read_metadata(src.files[0])
+    except InputError:
+        meta = None
+    if meta is not None:
+        plan = meta.get("plan")
+        cols = plan.get("columns") if isinstance(plan, dict) else None
+        col = str(
+            cols.get("weight", "sample_weight") if isinstance(cols, dict) else "sample_weight"
+        )
+        if col not in names:
+            raise InputError(
+                f"{src.files[0]!r} is a fastsample sample but has no weight column {col!r};"
+                " give the weight column, or weight 'none' for unweighted metrics"
+            )
+        return col
+    return "sample_weight" if names.issuperset(_ADDED_COLUMNS) else None
+
+
+def resolve_weight(source: Any, weight: str | None) -> str | None:
+    """The weight column to use: ``"auto"`` -> :func:`sample_weight_column`; None or ``"none"``
+    -> no weights; any other string is a column name."""
+    if weight is None or weight.lower() == "none":
+        return None
+    if weight == AUTO_WEIGHT:
+        return sample_weight_column(source)
+    return weight
+
+
+def weighted_label_totals(source: Any, *, label: str, weight: str | None) -> dict[str, Any]:
+    """Total weight of the positives and negatives (a population estimate on a sample).
+
+    Returns
+    -------
+    dict
+        ``weight`` (the column used, after :func:`resolve_weight`; None when unweighted, and
+        then nothing else), ``positives``, ``negatives``, ``event_rate``.
+    """
+    import polars as pl
+
+    from fastsample.engines.io import resolve_source
+    from fastsample.engines.scan import scan
+
+    src = resolve_source(source)
+    col = resolve_weight(src, weight)
+    if col is None:
+        return {"weight": None}
+    lf, _ = scan(src, [("label", label), ("weight", col)])
+    w = pl.col(col).cast(pl.Float64)
+    y = pl.col(label).cast(pl.Float64)
+    totals = lf.select((w * y).sum().alias("pos"), (w * (1.0 - y)).sum().alias("neg")).collect(
+        engine="streaming"
     )
+    pos, neg = float(totals["pos"][0] or 0.0), float(totals["neg"][0] or 0.0)
+    rate = pos / (pos + neg) if pos + neg > 0 else None
+    return {"weight": col, "positives": pos, "negatives": neg, "event_rate": rate}
 
 
 def _check_nulls(df: Any, cols: Sequence[str], where: str) -> None:
