@@ -41,13 +41,13 @@ def _fit_sklearn(X, y):
 
 
 def _fit_newton(X, y):
-    from fastsample.models.estimators import OffsetLogisticRegression
+    from fastsample.models.offset_logistic import OffsetLogisticRegression
 
     return OffsetLogisticRegression().fit(X, y)
 
 
 def _fit_lbfgs(X, y):
-    from fastsample.models.estimators import OffsetLogisticRegression
+    from fastsample.models.offset_logistic import OffsetLogisticRegression
 
     return OffsetLogisticRegression(solver="lbfgs", tol=1e-4).fit(X, y)
 

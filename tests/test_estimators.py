@@ -13,7 +13,7 @@ import pytest
 
 from fastsample.core import glm_kernels as kern
 from fastsample.errors import InputError
-from fastsample.models.estimators import OffsetLogisticRegression
+from fastsample.models.offset_logistic import OffsetLogisticRegression
 from fastsample.testing import reference_glm as ref
 
 KERNELS = [

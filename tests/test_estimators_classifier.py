@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from fastsample.errors import InputError
-from fastsample.models.estimators import NegativeSamplingClassifier, OffsetLogisticRegression
+from fastsample.models.classifier import NegativeSamplingClassifier
+from fastsample.models.offset_logistic import OffsetLogisticRegression
 
 
 def _population(n, seed):

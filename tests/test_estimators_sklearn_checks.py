@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from fastsample.models.estimators import NegativeSamplingClassifier, OffsetLogisticRegression
+from fastsample.models.classifier import NegativeSamplingClassifier
+from fastsample.models.offset_logistic import OffsetLogisticRegression
 
 # The default NegativeSamplingClassifier (rate=0.1) fails these checks for one reason: their
 # data sets hold ~10 negatives, 10% of which is usually none, and fit rightly refuses a sample

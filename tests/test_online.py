@@ -11,7 +11,7 @@ import pytest
 # and a first import inside the patch would keep the stub for every later test in the process.
 import fastsample.engines.batch  # noqa: F401
 from fastsample.errors import InputError
-from fastsample.models.estimators import OffsetLogisticRegression
+from fastsample.models.offset_logistic import OffsetLogisticRegression
 from fastsample.models.online import SlidingWindowLearner
 
 BETA = np.array([1.0, -0.5, 0.25])

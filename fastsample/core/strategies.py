@@ -8,6 +8,7 @@ except under ``lcc`` where ``a_1 = clip(kappa * h1, floor, 1)`` with ``h1 = 1 - 
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -242,3 +243,23 @@ def inclusion_probabilities(
     a0 = clip_probabilities(h0, kappa, floor)
     a1 = np.ones_like(a0) if h1 is None else clip_probabilities(h1, kappa, floor)
     return a0, a1
+
+
+def undersampling_rate(
+    n_positive: float, n_negative: float, negatives_per_positive: float
+) -> float:
+    """Keep-rate of negatives that gives ``negatives_per_positive`` kept negatives per positive
+    in expectation: ``min(1, ratio * N1 / N0)``."""
+    try:
+        r = float(negatives_per_positive)
+    except (TypeError, ValueError):
+        raise InputError(
+            f"negatives_per_positive must be a number, got {negatives_per_positive!r}"
+        ) from None
+    if not (r > 0 and math.isfinite(r)):
+        raise InputError(f"negatives_per_positive must be > 0, got {negatives_per_positive!r}")
+    if n_positive <= 0:
+        raise InputError("label: no positive rows; nothing to balance against")
+    if n_negative <= 0:
+        raise InputError("label: no negative rows to undersample")
+    return min(1.0, r * n_positive / n_negative)

@@ -2,9 +2,10 @@
 
 Generates a synthetic click log with a known logistic model, trains a pilot on a keyed
 case-control sample, samples the log with the streaming engine, fits a logistic model on the
-sample with the log-odds offset (:class:`fastsample.models.estimators.OffsetLogisticRegression`), and
-checks its calibration on fresh, unsampled rows of the same population — next to a model fitted
-on the same sample without the offset (the classic mistake) and the true model.
+sample with the log-odds offset
+(:class:`fastsample.models.offset_logistic.OffsetLogisticRegression`), and checks its
+calibration on fresh, unsampled rows of the same population — next to a model fitted on the same
+sample without the offset (the classic mistake) and the true model.
 """
 
 from __future__ import annotations
@@ -120,7 +121,7 @@ def run_demo(
     from fastsample.engines.parquet import sample_parquet, train_pilot
     from fastsample.harness.synthetic import click_log, click_log_coefficients, click_log_intercept
     from fastsample.harness.synthetic import generate as generate_log
-    from fastsample.models.estimators import OffsetLogisticRegression
+    from fastsample.models.offset_logistic import OffsetLogisticRegression
     from fastsample.toolkit.evaluation import evaluate
 
     with tempfile.TemporaryDirectory(prefix="fastsample-demo-") as tmp:

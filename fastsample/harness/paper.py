@@ -74,7 +74,7 @@ def generate_normal_case(
 
 def full_data_mle(X: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Unpenalised logistic MLE on every row, as ``(intercept, coef...)``."""
-    from fastsample.models.estimators import OffsetLogisticRegression
+    from fastsample.models.offset_logistic import OffsetLogisticRegression
 
     model = OffsetLogisticRegression(C=np.inf).fit(X, y)
     return np.r_[model.intercept_, model.coef_[0]]
@@ -233,7 +233,7 @@ def subsample_fits(
     from fastsample.core.correction import log_odds_offset
     from fastsample.core.hashing import uniform_from_keys
     from fastsample.core.strategies import inclusion_scores
-    from fastsample.models.estimators import OffsetLogisticRegression
+    from fastsample.models.offset_logistic import OffsetLogisticRegression
 
     u = uniform_from_keys(np.arange(y.shape[0], dtype=np.int64), seed)
     eta = pilot.logits(X)

@@ -18,7 +18,7 @@ positive) on the training labels and chooses:
 
 * otherwise — a **single** model: a pilot-based proportional negative sample
   (:func:`fastsample.engines.batch.sample_frame`) and an offset logistic regression
-  (:class:`fastsample.models.estimators.OffsetLogisticRegression`).
+  (:class:`fastsample.models.offset_logistic.OffsetLogisticRegression`).
 
 Either way :meth:`ExtremeImbalanceClassifier.predict_proba` returns population-scale
 probabilities. The seed tutorial served the forest's balanced-scale probabilities as they were
@@ -31,9 +31,17 @@ import math
 from typing import Any
 
 import numpy as np
+import polars as pl
 
+from fastsample.core.correction import correct_proba
+from fastsample.core.hashing import derive_seed
+from fastsample.core.logistic import sigmoid
+from fastsample.core.optional import require
+from fastsample.core.strategies import undersampling_rate
 from fastsample.core.validation import numeric_matrix
+from fastsample.engines.batch import sample_frame
 from fastsample.errors import InputError
+from fastsample.models.offset_logistic import OffsetLogisticRegression
 
 __all__ = ["ExtremeImbalanceClassifier", "imbalance_ratio"]
 
@@ -104,8 +112,6 @@ class ExtremeImbalanceClassifier:
     # ------------------------------------------------------------------ helpers
 
     def _frame(self, M: np.ndarray, y: np.ndarray | None = None) -> Any:
-        import polars as pl
-
         cols: dict[str, Any] = {f"x{j}": M[:, j] for j in range(M.shape[1])}
         if y is not None:
             cols["__y"] = y
@@ -113,8 +119,6 @@ class ExtremeImbalanceClassifier:
         return pl.DataFrame(cols)
 
     def _offset_fit(self, kept: Any, d: int) -> Any:
-        from fastsample.models.estimators import OffsetLogisticRegression
-
         Xk = kept.select([f"x{j}" for j in range(d)]).to_numpy()
         return OffsetLogisticRegression(C=self.C).fit(
             Xk, kept["__y"].to_numpy(), offset=kept["log_odds_offset"].to_numpy()
@@ -130,9 +134,6 @@ class ExtremeImbalanceClassifier:
         X : array-like of shape (n, d)
         y : array-like of 0/1 labels (both classes present)
         """
-        from fastsample.core.hashing import derive_seed
-        from fastsample.engines.batch import sample_frame
-
         if self.ensemble not in ("bagging", "brf"):
             raise InputError(f"ensemble: {self.ensemble!r} is not 'bagging' or 'brf'")
         if int(self.n_estimators) < 1:
@@ -149,8 +150,6 @@ class ExtremeImbalanceClassifier:
         yv = yv.astype(np.int8)
         self.imbalance_ratio_ = ratio
         self.n_features_in_ = M.shape[1]
-        from fastsample.toolkit.reweight import undersampling_rate
-
         rate = undersampling_rate(n1, n0, self.negatives_per_positive)
         frame = self._frame(M, yv)
         d = M.shape[1]
@@ -169,8 +168,6 @@ class ExtremeImbalanceClassifier:
             self.estimators_ = [self._offset_fit(kept, d)]
             return self
         if self.ensemble == "brf":
-            from fastsample.core.optional import require
-
             brf = require("imblearn.ensemble", "imblearn").BalancedRandomForestClassifier(
                 n_estimators=int(self.n_estimators),
                 sampling_strategy="auto",
@@ -223,8 +220,6 @@ class ExtremeImbalanceClassifier:
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Population-scale probabilities, shape ``(n, 2)``."""
-        from fastsample.core.correction import correct_proba
-
         M = self._check(X)
         if self.path_ == "brf":
             forest = self.estimators_[0]
@@ -232,7 +227,7 @@ class ExtremeImbalanceClassifier:
             p1 = correct_proba(q, -math.log(self.sample_rate_))
         else:
             eta = self.decision_function(M)
-            p1 = np.exp(-np.logaddexp(0.0, -eta))
+            p1 = sigmoid(eta)
         return np.column_stack([1.0 - p1, p1])
 
     def predict(self, X: Any) -> np.ndarray:

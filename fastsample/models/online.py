@@ -8,7 +8,8 @@ log-odds offset ``-log pi(x)`` (computed at draw time, so rows drawn under older
 the offsets that match their actual draw). The oldest rows leave the window first.
 
 After each batch the model is **updated, not retrained**: the offset logistic likelihood of
-the window is minimised by a trust-region Newton method (SciPy ``trust-exact``, at most
+the window is minimised by the package's one solver of that likelihood
+(:func:`fastsample.models.solver.solve_offset_logistic`, trust-region Newton, at most
 ``max_iter`` iterations) *started from the previous coefficients*. The window changes little
 between batches, so one or two Newton steps reach the new optimum; the seed tutorial instead
 rebuilt and refitted a whole pipeline (pilot and model) on the full buffer at every call.
@@ -25,14 +26,19 @@ own key and the seed (DESIGN.md §3).
 from __future__ import annotations
 
 import math
-import warnings
 from collections import deque
 from typing import Any
 
 import numpy as np
+import polars as pl
+from sklearn.linear_model import LogisticRegression
 
+from fastsample.core.logistic import sigmoid
+from fastsample.core.pilot import Pilot
 from fastsample.core.validation import numeric_matrix
+from fastsample.engines.batch import check_rate, sample_frame
 from fastsample.errors import InputError
+from fastsample.models.solver import solve_offset_logistic
 
 __all__ = ["SlidingWindowLearner"]
 
@@ -92,8 +98,6 @@ class SlidingWindowLearner:
             raise InputError(f"C: must be > 0 (got {C})")
         if int(max_iter) < 1:
             raise InputError(f"max_iter: must be >= 1 (got {max_iter})")
-        from fastsample.engines.batch import check_rate
-
         self.window = int(window)
         self.rate = check_rate(rate)
         self.strategy = strategy
@@ -135,10 +139,6 @@ class SlidingWindowLearner:
 
     def _pilot(self) -> Any:
         """The current model as a linear pilot for the sampling core."""
-        from sklearn.linear_model import LogisticRegression
-
-        from fastsample.core.pilot import Pilot
-
         assert self._theta is not None and self._d is not None
         shell = LogisticRegression()
         shell.classes_ = np.array([0, 1])
@@ -148,10 +148,6 @@ class SlidingWindowLearner:
         return Pilot(model=shell, features=[f"x{j}" for j in range(self._d)])
 
     def _sample(self, X: np.ndarray, y: np.ndarray, keys: Any) -> tuple[np.ndarray, ...]:
-        import polars as pl
-
-        from fastsample.engines.batch import sample_frame
-
         n, d = X.shape
         cols: dict[str, Any] = {f"x{j}": X[:, j] for j in range(d)}
         cols[_LABEL] = y
@@ -252,56 +248,23 @@ class SlidingWindowLearner:
 
     def _update(self) -> int:
         """Warm-started trust-region Newton on the window's offset likelihood; iterations."""
-        from scipy import optimize
-
-        from fastsample.core import glm_kernels as gk
-
         Xw, yw, ow = self._window()
         if yw.min() == yw.max():
             return 0  # one class only: nothing identifiable yet
-        n, d = Xw.shape
-        w = np.ones(n)
-        alpha = 0.0 if math.isinf(self.C) else 1.0 / self.C
-        grad = np.empty(d + 1)
-        hess = np.empty((d + 1, d + 1))
-        cache: dict[str, Any] = {}
-
-        def evaluate(theta: np.ndarray) -> dict[str, Any]:
-            if "x" in cache and np.array_equal(cache["x"], theta):
-                return cache
-            coef = theta[:d]
-            loss = gk.offset_logistic_loss_grad_hess(
-                Xw, yw, w, ow, coef, float(theta[d]), grad, hess
-            )
-            h = hess.copy()
-            h[np.arange(d), np.arange(d)] += alpha
-            g = grad.copy()
-            g[:d] += alpha * coef
-            cache.update(
-                x=theta.copy(), f=(loss + 0.5 * alpha * float(coef @ coef)) / n, g=g / n, h=h / n
-            )
-            return cache
-
-        if self._theta is None:
-            # Cold start once: intercept of the constant model net of the mean offset.
-            pbar = float(np.clip(yw.mean(), 1e-12, 1 - 1e-12))
-            theta0 = np.zeros(d + 1)
-            theta0[d] = math.log(pbar / (1 - pbar)) - float(ow.mean())
-        else:
-            theta0 = self._theta
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            res = optimize.minimize(
-                lambda t: (evaluate(t)["f"], evaluate(t)["g"].copy()),
-                theta0,
-                jac=True,
-                hess=lambda t: evaluate(t)["h"].copy(),
-                method="trust-exact",
-                options={"gtol": 1e-8, "maxiter": self.max_iter},
-            )
-        self._theta = np.asarray(res.x, dtype=np.float64)
+        sol = solve_offset_logistic(
+            Xw,
+            yw,
+            np.ones(len(yw)),
+            ow,
+            alpha=0.0 if math.isinf(self.C) else 1.0 / self.C,
+            theta0=self._theta,  # None on the first update: the solver's cold start
+            tol=1e-8,
+            max_iter=self.max_iter,
+            with_hessian=False,
+        )
+        self._theta = sol.theta
         self.n_updates_ += 1
-        return int(res.nit)
+        return sol.n_iter
 
     # ------------------------------------------------------------------ prediction
 
@@ -314,10 +277,5 @@ class SlidingWindowLearner:
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Population-scale probabilities, shape ``(n, 2)``."""
-        eta = self.decision_function(X)
-        p1 = np.where(
-            eta >= 0,
-            1 / (1 + np.exp(-np.abs(eta))),
-            np.exp(-np.abs(eta)) / (1 + np.exp(-np.abs(eta))),
-        )
+        p1 = sigmoid(self.decision_function(X))
         return np.column_stack([1 - p1, p1])

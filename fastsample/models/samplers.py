@@ -16,10 +16,11 @@ from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
+import polars as pl
 
 from fastsample.core.optional import require
 from fastsample.errors import InputError
-from fastsample.models.estimators import draw_sample
+from fastsample.models.draw import draw_sample
 
 require("imblearn", "imblearn")
 
@@ -81,8 +82,6 @@ class _KeyedSampler(BaseSampler):
             return super().fit_resample(X, y, **params)
         # DataFrames are sampled natively (imbalanced-learn cannot rebuild a Polars frame), so
         # that column names, dtypes and the pandas index come back untouched.
-        import polars as pl
-
         self._validate_params()
         y_arr = y.to_numpy() if hasattr(y, "to_numpy") else np.asarray(y)
         if y_arr.ndim == 2 and y_arr.shape[1] == 1:
@@ -119,8 +118,6 @@ class _KeyedSampler(BaseSampler):
         return [key] if isinstance(key, str) else list(key)
 
     def _fit_resample(self, X, y):
-        import polars as pl
-
         if self._key_names():
             raise InputError("key= names a column, so X must be a pandas or Polars DataFrame")
         names = [f"x{j}" for j in range(X.shape[1])]
@@ -153,7 +150,7 @@ class NegativeSampler(_KeyedSampler):
     Parameters
     ----------
     pilot : None, str, classifier, Pilot or path, default=None
-        As in :class:`~fastsample.models.estimators.NegativeSamplingClassifier`.
+        As in :class:`~fastsample.models.classifier.NegativeSamplingClassifier`.
     strategy : {"proportional", "uniform", "opt-l", "opt-a", "lcc"}, default="proportional"
     rate : float, default=0.1
         Expected fraction of negatives kept.

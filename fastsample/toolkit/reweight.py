@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from fastsample.core.strategies import undersampling_rate
 from fastsample.errors import InputError
 
 __all__ = [
@@ -214,26 +215,6 @@ def reweight_parquet(
 
 
 # ----------------------------------------------------------------------------- undersampling
-
-
-def undersampling_rate(
-    n_positive: float, n_negative: float, negatives_per_positive: float
-) -> float:
-    """Keep-rate of negatives that gives ``negatives_per_positive`` kept negatives per positive
-    in expectation: ``min(1, ratio * N1 / N0)``."""
-    try:
-        r = float(negatives_per_positive)
-    except (TypeError, ValueError):
-        raise InputError(
-            f"negatives_per_positive must be a number, got {negatives_per_positive!r}"
-        ) from None
-    if not (r > 0 and math.isfinite(r)):
-        raise InputError(f"negatives_per_positive must be > 0, got {negatives_per_positive!r}")
-    if n_positive <= 0:
-        raise InputError("label: no positive rows; nothing to balance against")
-    if n_negative <= 0:
-        raise InputError("label: no negative rows to undersample")
-    return min(1.0, r * n_positive / n_negative)
 
 
 def undersample(

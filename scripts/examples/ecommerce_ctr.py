@@ -48,7 +48,7 @@ def run(
     from fastsample.core.strategies import inclusion_probabilities
     from fastsample.engines.parquet import sample_parquet, train_pilot
     from fastsample.harness.synthetic import generate
-    from fastsample.models.estimators import OffsetLogisticRegression
+    from fastsample.models.offset_logistic import OffsetLogisticRegression
     from fastsample.toolkit.evaluation import (
         evaluate,
         evaluate_parquet,

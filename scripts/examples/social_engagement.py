@@ -139,7 +139,7 @@ def run(
     from sklearn.linear_model import LogisticRegression
 
     from fastsample.engines.batch import sample_frame
-    from fastsample.models.estimators import OffsetLogisticRegression
+    from fastsample.models.offset_logistic import OffsetLogisticRegression
     from fastsample.models.online import SlidingWindowLearner
     from fastsample.toolkit.evaluation import evaluate, plot_evaluation
     from fastsample.toolkit.monitor import PerformanceMonitor
