@@ -3,7 +3,7 @@
 Model: ``eta_i = x_i . coef + intercept + offset_i`` and ``p_i = sigmoid(eta_i)``.
 Loss: ``sum_i w_i * (log(1 + exp(eta_i)) - y_i * eta_i)`` (negative log-likelihood).
 
-Every kernel trusts its inputs (the wrapper in ``estimators.py`` validates), accepts float32 or
+Every kernel trusts its inputs (the wrapper in ``models/estimators.py`` validates), accepts float32 or
 float64 ``X`` and accumulates in float64. Parameter layout: the gradient and the Hessian have
 ``d + 1`` entries, the last one for the intercept; the caller drops it when there is no
 intercept.
@@ -11,20 +11,24 @@ intercept.
 Rows are processed in fixed blocks of ``BLOCK`` rows whose partial sums are added in block
 order, so the bits of the result never depend on the number of threads. Small inputs take a
 serial driver (same blocks, same order, same bits): waking a thread pool costs more than the
-work there, especially on a busy machine.
+work there, especially on a busy machine. Build flags: ``numba_config.py``; the logistic
+function is the kernels' one ``softplus_sigmoid``; NumPy twins: ``testing/reference_glm.py``.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
+
+from fastsample.core.kernels import softplus_sigmoid
+from fastsample.core.numba_config import helper, parallel_kernel, serial_kernel
 
 BLOCK = 8192
 # At or below this many blocks the serial driver is used.
 SERIAL_BLOCKS = 4
 
 
-@njit(cache=True, inline="always")
+@helper
 def _eta(X, i, coef, intercept, offset):
     s = intercept + offset[i]
     for j in range(X.shape[1]):
@@ -32,26 +36,17 @@ def _eta(X, i, coef, intercept, offset):
     return s
 
 
-@njit(cache=True, inline="always")
-def _loss_and_p(eta):
-    # One exp and one log1p: log(1 + e^eta) = max(eta, 0) + log1p(e^-|eta|), stable both ways.
-    e = np.exp(-abs(eta))
-    if eta >= 0.0:
-        return eta + np.log1p(e), 1.0 / (1.0 + e)
-    return np.log1p(e), e / (1.0 + e)
-
-
-@njit(cache=True, inline="always")
+@helper
 def _row_loss_resid(X, y, sample_weight, offset, coef, intercept, i):
     # The loss and gradient kernels must see the same per-row terms, computed in the same
     # order, or the Newton and L-BFGS paths would drift apart in the last bits.
     eta = _eta(X, i, coef, intercept, offset)
     w = sample_weight[i]
-    lo1p, p = _loss_and_p(eta)
+    lo1p, p = softplus_sigmoid(eta)
     return w, p, w * (lo1p - y[i] * eta), w * (p - y[i])
 
 
-@njit(cache=True)
+@serial_kernel
 def _block_loss_grad(X, y, sample_weight, offset, coef, intercept, lo, hi, acc):
     d = X.shape[1]
     for i in range(lo, hi):
@@ -62,7 +57,7 @@ def _block_loss_grad(X, y, sample_weight, offset, coef, intercept, lo, hi, acc):
         acc[d] += r
 
 
-@njit(cache=True)
+@serial_kernel
 def _block_loss_grad_hess(X, y, sample_weight, offset, coef, intercept, lo, hi, g, h):
     d = X.shape[1]
     for i in range(lo, hi):
@@ -80,12 +75,12 @@ def _block_loss_grad_hess(X, y, sample_weight, offset, coef, intercept, lo, hi, 
         h[d, d] += v
 
 
-@njit(cache=True)
+@serial_kernel
 def _block_score_outer(X, y, sample_weight, offset, coef, intercept, lo, hi, h):
     d = X.shape[1]
     for i in range(lo, hi):
         eta = _eta(X, i, coef, intercept, offset)
-        _, p = _loss_and_p(eta)
+        _, p = softplus_sigmoid(eta)
         r = sample_weight[i] * (y[i] - p)
         v = r * r
         for j in range(d):
@@ -96,7 +91,7 @@ def _block_score_outer(X, y, sample_weight, offset, coef, intercept, lo, hi, h):
         h[d, d] += v
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel
 def _par_loss_grad(X, y, sample_weight, offset, coef, intercept, part):
     n = X.shape[0]
     for b in prange(part.shape[0]):
@@ -113,7 +108,7 @@ def _par_loss_grad(X, y, sample_weight, offset, coef, intercept, part):
         )
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel
 def _par_loss_grad_hess(X, y, sample_weight, offset, coef, intercept, gpart, hpart):
     n = X.shape[0]
     for b in prange(gpart.shape[0]):
@@ -131,7 +126,7 @@ def _par_loss_grad_hess(X, y, sample_weight, offset, coef, intercept, gpart, hpa
         )
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel
 def _par_score_outer(X, y, sample_weight, offset, coef, intercept, hpart):
     n = X.shape[0]
     for b in prange(hpart.shape[0]):
@@ -148,7 +143,7 @@ def _par_score_outer(X, y, sample_weight, offset, coef, intercept, hpart):
         )
 
 
-@njit(cache=True)
+@serial_kernel
 def _symmetrize_sum(hpart, out):
     k = out.shape[0]
     for j in range(k):
@@ -163,7 +158,7 @@ def _symmetrize_sum(hpart, out):
             out[m, j] = out[j, m]
 
 
-@njit(cache=True)
+@serial_kernel
 def offset_logistic_loss_grad(X, y, sample_weight, offset, coef, intercept, grad_out):
     """Weighted negative log-likelihood; its gradient goes into ``grad_out`` (length d + 1)."""
     n, d = X.shape
@@ -194,7 +189,7 @@ def offset_logistic_loss_grad(X, y, sample_weight, offset, coef, intercept, grad
     return loss
 
 
-@njit(cache=True)
+@serial_kernel
 def offset_logistic_loss_grad_hess(
     X, y, sample_weight, offset, coef, intercept, grad_out, hess_out
 ):
@@ -231,7 +226,7 @@ def offset_logistic_loss_grad_hess(
     return loss
 
 
-@njit(cache=True)
+@serial_kernel
 def offset_logistic_score_outer(X, y, sample_weight, offset, coef, intercept, out):
     """Outer product of the per-row scores, ``sum_i (w_i (y_i - p_i))^2 x~_i x~_i'``.
 
@@ -259,13 +254,13 @@ def offset_logistic_score_outer(X, y, sample_weight, offset, coef, intercept, ou
     _symmetrize_sum(hpart, out)
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel
 def _par_linear_predictor(X, coef, intercept, offset, out):
     for i in prange(X.shape[0]):
         out[i] = _eta(X, i, coef, intercept, offset)
 
 
-@njit(cache=True)
+@serial_kernel
 def linear_predictor(X, coef, intercept, offset, out):
     """``out_i = x_i . coef + intercept + offset_i`` (the logit), in float64."""
     n = X.shape[0]

@@ -1,19 +1,31 @@
 """Numba kernels: plain loops that trust their inputs and write into ``out`` arrays.
 
-Validation, dtype coercion and allocation live in the public wrappers (hashing.py,
-strategies.py, correction.py, sampling.py). Every kernel here has a NumPy twin with the same
-signature in ``reference.py``; ``_registry.py`` pairs them for the tests and benchmarks.
+Validation, dtype coercion and allocation live in the public wrappers (core/hashing.py,
+core/strategies.py, core/correction.py, engines/batch.py). Every kernel here has a NumPy twin
+with the same signature in ``testing/reference.py``; ``testing/registry.py`` pairs them for the
+tests and benchmarks. Build flags and the serial/parallel dispatch: ``numba_config.py``.
 """
 
 from __future__ import annotations
 
 import math
-import types
 
 import numpy as np
-from numba import carray, njit, prange
+from numba import carray, prange
 from numba import types as nb_types
 from numba.extending import intrinsic
+
+# The dispatch lives in numba_config; callers reach it here, next to the kernels it picks.
+from fastsample.core.numba_config import (  # noqa: F401
+    PARALLEL_MIN_ROWS,
+    SERIAL,
+    for_rows,
+    helper,
+    parallel_kernel,
+    register_serial,
+    serial_kernel,
+    serial_twin,
+)
 
 # --- hashing (DESIGN.md §3) ---------------------------------------------------------------
 
@@ -37,7 +49,7 @@ PI_EPS = TWO_POW_M53
 BLOCK = 16384
 
 
-@njit(cache=True, inline="always")
+@helper
 def splitmix64(z):
     z = z + GOLDEN
     z = (z ^ (z >> np.uint64(30))) * MIX1
@@ -45,19 +57,19 @@ def splitmix64(z):
     return z ^ (z >> np.uint64(31))
 
 
-@njit(cache=True, inline="always")
+@helper
 def _uniform(key, seed_mix):
     return np.float64(splitmix64(key ^ seed_mix) >> np.uint64(11)) * TWO_POW_M53
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel
 def uniform_from_keys(keys, seed_mix, out):
     """out[i] = u(keys[i], seed); ``seed_mix`` is splitmix64(seed)."""
     for i in prange(keys.shape[0]):
         out[i] = _uniform(keys[i], seed_mix)
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel
 def hash_bytes(offsets, data, out):
     """64-bit key of each byte string ``data[offsets[i]:offsets[i+1]]``.
 
@@ -79,7 +91,7 @@ def hash_bytes(offsets, data, out):
         out[i] = h
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel
 def combine_keys(acc, keys, out):
     """One step of the composite-key fold: out[i] = splitmix64(acc[i] ^ keys[i])."""
     for i in prange(out.shape[0]):
@@ -89,31 +101,45 @@ def combine_keys(acc, keys, out):
 # --- inclusion scores (DESIGN.md §2.2) ----------------------------------------------------
 
 
-@njit(cache=True, inline="always")
-def _sigmoid(x):
+# --- the logistic function: the one Numba sigmoid / softplus, shared by every kernel -------
+# One exp of -|x| serves both, so neither overflows (scalar twins of core/logistic.py).
+
+
+@helper
+def softplus_sigmoid(x):
+    """(log(1 + e^x), 1 / (1 + e^-x)) of a scalar with one exp, stable for any x."""
+    e = math.exp(-abs(x))
     if x >= 0.0:
-        return 1.0 / (1.0 + math.exp(-x))
-    e = math.exp(x)
+        return x + math.log1p(e), 1.0 / (1.0 + e)
+    return math.log1p(e), e / (1.0 + e)
+
+
+@helper
+def sigmoid(x):
+    """1 / (1 + e^-x) of a scalar, without overflow (bit-equal to ``softplus_sigmoid``'s)."""
+    e = math.exp(-abs(x))
+    if x >= 0.0:
+        return 1.0 / (1.0 + e)
     return e / (1.0 + e)
 
 
-@njit(cache=True, inline="always")
+@helper
 def _score_pair(code, eta, norm):
     """(h0, h1) for one row; h1 < 0 means "positives are always kept" (a_1 = 1)."""
     if code == UNIFORM:
         return 1.0, -1.0
-    p = _sigmoid(eta)
+    p = sigmoid(eta)
     if code == PROPORTIONAL:
         return p, -1.0
     if code == LCC:
-        return p, _sigmoid(-eta)
+        return p, sigmoid(-eta)
     # opt-l and opt-a: p * sqrt(1 - p) * norm, with 1 - p computed without cancellation
-    return p * math.sqrt(_sigmoid(-eta)) * norm, -1.0
+    return p * math.sqrt(sigmoid(-eta)) * norm, -1.0
 
 
 # Callers guard the call with the strategy code: merely passing X and z to this inlined helper
 # on every row costs reference-count updates that made the serial draw kernels 3x slower.
-@njit(cache=True, inline="always")
+@helper
 def _row_norm(code, X, i, info_inv, z):
     if code == OPT_L:
         s = 0.0
@@ -135,7 +161,7 @@ def _row_norm(code, X, i, info_inv, z):
     return 1.0
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel
 def strategy_scores(code, logits, X, info_inv, out_h0, out_h1):
     """Scores h0 (negatives) and h1 (positives; -1 = always kept) from pilot logits.
 
@@ -154,7 +180,7 @@ def strategy_scores(code, logits, X, info_inv, out_h0, out_h1):
             out_h1[i] = h1
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel
 def linear_logits(X, coef, intercept, out):
     """out = X @ coef + intercept, accumulated in float64, column by column within row blocks.
 
@@ -174,7 +200,7 @@ def linear_logits(X, coef, intercept, out):
                 out[i] += X[i, j] * w
 
 
-@njit(cache=True, inline="always")
+@helper
 def _block_logits(X, coef, intercept, start, end):
     """Logits of rows start..end-1, column by column (sequential reads of column-major X)."""
     eta = np.full(end - start, intercept)
@@ -185,7 +211,7 @@ def _block_logits(X, coef, intercept, start, end):
     return eta
 
 
-@njit(cache=True, inline="always")
+@helper
 def _score_block(eta, start, code, X, info_inv, out_h0, out_h1):
     """Scores of rows ``start .. start + len(eta)`` from their logits; NaN h0 flags a bad row."""
     z = np.empty(info_inv.shape[0], dtype=np.float64)
@@ -200,7 +226,7 @@ def _score_block(eta, start, code, X, info_inv, out_h0, out_h1):
         out_h1[i] = h1
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel
 def linear_scores(X, coef, intercept, code, info_inv, out_h0, out_h1):
     """strategy_scores fused with linear_logits: one read of X, no logits array."""
     n = X.shape[0]
@@ -218,7 +244,7 @@ _NO_ROWS = np.zeros((0, 0), dtype=np.float64)
 # --- the draw (DESIGN.md §2.1, §2.5, §4) --------------------------------------------------
 
 
-@njit(cache=True, inline="always")
+@helper
 def _clip(v, floor):
     if v > 1.0:
         v = 1.0
@@ -229,7 +255,7 @@ def _clip(v, floor):
     return v
 
 
-@njit(cache=True, inline="always")
+@helper
 def _decide(h0, h1, y, key, seed_mix, kappa, floor):
     """(kept, a_y, a_0, a_1) for one row; the caller takes logs only for kept rows."""
     a0 = _clip(kappa * h0, floor)
@@ -239,7 +265,7 @@ def _decide(h0, h1, y, key, seed_mix, kappa, floor):
     return u < a, a, a0, a1
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel
 def draw(h0, h1, y, keys, seed_mix, kappa, floor, out_idx, out_prob, out_offset, out_counts):
     """Keyed Bernoulli draw; kept rows of block b go to the front of its slice of the outputs.
 
@@ -262,7 +288,7 @@ def draw(h0, h1, y, keys, seed_mix, kappa, floor, out_idx, out_prob, out_offset,
         out_counts[b] = c - start
 
 
-@njit(cache=True, inline="always")
+@helper
 def _draw_block(
     eta, start, code, X, info_inv, y, keys, seed_mix, kappa, floor, out_idx, out_prob, out_offset
 ):
@@ -290,7 +316,7 @@ def _draw_block(
     return -1 if bad else c - start
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel
 def linear_draw(
     X,
     coef,
@@ -345,7 +371,7 @@ def _pointer_like(typingctx, address, proto):
     return ptr(address, proto), codegen
 
 
-@njit(cache=True, inline="always")
+@helper
 def _column_logits(addresses, proto, n, coef, intercept, start, end):
     """``_block_logits`` reading feature j from the buffer at ``addresses[j]`` (n elements)."""
     eta = np.full(end - start, intercept)
@@ -357,7 +383,7 @@ def _column_logits(addresses, proto, n, coef, intercept, start, end):
     return eta
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel
 def linear_draw_columns(
     addresses,
     proto,
@@ -404,7 +430,7 @@ def linear_draw_columns(
         )
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel
 def linear_scores_columns(addresses, proto, coef, intercept, code, out_h0, out_h1):
     """``linear_scores`` reading each feature from its own column buffer (see
     ``linear_draw_columns``); bit-identical to it, for the strategies without a row norm."""
@@ -417,7 +443,7 @@ def linear_scores_columns(addresses, proto, coef, intercept, code, out_h0, out_h
         _score_block(eta, start, code, _NO_ROWS, _NO_ROWS, out_h0, out_h1)
 
 
-@njit(cache=True)
+@serial_kernel
 def compact(out_idx, out_prob, out_offset, out_counts):
     """Move each block's kept rows to the front, in row order; returns the number kept."""
     total = 0
@@ -434,7 +460,7 @@ def compact(out_idx, out_prob, out_offset, out_counts):
 # --- water-filling (DESIGN.md §2.2) -------------------------------------------------------
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel
 def _piece(h, w, kappa, floor):
     """Linear piece of g(k) = sum w clip(k h, floor, 1) that holds at k = kappa.
 
@@ -472,7 +498,7 @@ def _piece(h, w, kappa, floor):
     return tot[0], tot[1], tot[2], int(tot[3]), int(tot[4])
 
 
-@njit(cache=True)
+@serial_kernel
 def solve_kappa(h, w, target, floor, k_max):
     """Solve sum_i w_i clip(kappa h_i, floor, 1) = target for kappa in (0, k_max].
 
@@ -523,7 +549,7 @@ def solve_kappa(h, w, target, floor, k_max):
     return hi
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel
 def expected_count(h, w, kappa, floor):
     """sum_i w_i clip(kappa h_i, floor, 1), with the same clipping as the draw.
 
@@ -546,7 +572,7 @@ def expected_count(h, w, kappa, floor):
 # --- correction (DESIGN.md §2.3) ----------------------------------------------------------
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel
 def correct_proba(proba, offset, out):
     """Population-scale probability from a sampled-scale one: sigmoid(logit(p) - offset).
 
@@ -572,55 +598,28 @@ def correct_proba(proba, offset, out):
     return bad
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel
 def correct_log_odds(log_odds, offset, out):
     """Population-scale log-odds: out = log_odds - offset."""
     for i in prange(log_odds.shape[0]):
         out[i] = np.float64(log_odds[i]) - np.float64(offset[i])
 
 
-# --- serial variants ----------------------------------------------------------------------
-# Waking the thread pool costs far more than the work on a small batch, so wrappers call
-# ``for_rows(kernel, n)``: below PARALLEL_MIN_ROWS it returns the same loop compiled without
-# ``parallel=True``. Both walk the same fixed blocks, so their results are bit-identical.
+# --- serial twins (numba_config.for_rows picks them for small inputs) ----------------------
 
-PARALLEL_MIN_ROWS = 4 * BLOCK
-
-
-def _serial_twin(kernel, **overrides):
-    f = kernel.py_func
-    env = {**f.__globals__, **overrides} if overrides else f.__globals__
-    clone = types.FunctionType(
-        f.__code__, env, f.__name__ + "_serial", f.__defaults__, f.__closure__
-    )
-    # a distinct qualified name gives the serial build its own on-disk cache entry
-    clone.__qualname__ = f.__qualname__ + "_serial"
-    return njit(cache=True)(clone)
-
-
-_SERIAL = {
-    k: _serial_twin(k)
-    for k in (
-        uniform_from_keys,
-        hash_bytes,
-        combine_keys,
-        strategy_scores,
-        linear_logits,
-        linear_scores,
-        linear_scores_columns,
-        draw,
-        linear_draw,
-        linear_draw_columns,
-        expected_count,
-        correct_proba,
-        correct_log_odds,
-    )
-}
-_SERIAL[solve_kappa] = _serial_twin(solve_kappa, _piece=_serial_twin(_piece))
-
-
-def for_rows(kernel, n):
-    """The kernel to run on ``n`` rows: the parallel build, or its serial twin when small."""
-    if n >= PARALLEL_MIN_ROWS:
-        return kernel
-    return _SERIAL.get(kernel, kernel)
+register_serial(
+    uniform_from_keys,
+    hash_bytes,
+    combine_keys,
+    strategy_scores,
+    linear_logits,
+    linear_scores,
+    linear_scores_columns,
+    draw,
+    linear_draw,
+    linear_draw_columns,
+    expected_count,
+    correct_proba,
+    correct_log_odds,
+)
+register_serial(solve_kappa, _piece=serial_twin(_piece))

@@ -73,13 +73,13 @@ def _compilations() -> int:
     """Numba compilations so far in this process (cache misses of fastsample's kernels)."""
     from fastsample.core import glm_kernels as _glm_kernels
     from fastsample.core import kernels as _kernels
+    from fastsample.core.numba_config import SERIAL
 
     count = 0
-    for mod in (_kernels, _glm_kernels):
-        for obj in [*vars(mod).values(), *getattr(mod, "_SERIAL", {}).values()]:
-            stats = getattr(obj, "stats", None)
-            if stats is not None and hasattr(stats, "cache_misses"):
-                count += sum(stats.cache_misses.values())
+    for obj in [*vars(_kernels).values(), *vars(_glm_kernels).values(), *SERIAL.values()]:
+        stats = getattr(obj, "stats", None)
+        if stats is not None and hasattr(stats, "cache_misses"):
+            count += sum(stats.cache_misses.values())
     return count
 
 

@@ -1,8 +1,9 @@
 """One registry pairing every kernel with its NumPy twin and an input generator.
 
 The twin-equality tests (``tests/test_kernels.py``) and the kernel benchmarks
-(``benchmarks/bench_kernels.py``) both iterate over :data:`KERNELS`, so adding a kernel is
-one kernel, one twin and one entry here.
+(``benchmarks/bench_kernels.py``) both iterate over :data:`KERNELS` (the sampling kernels of
+``core/kernels.py`` and the logistic-likelihood kernels of ``core/glm_kernels.py``), so adding
+a kernel is one kernel, one twin and one entry here.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from typing import Any
 
 import numpy as np
 
+from fastsample.core import glm_kernels as G
 from fastsample.core import kernels as K
 from fastsample.testing import reference as R
+from fastsample.testing import reference_glm as RG
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,9 @@ class KernelCase:
     returns: bool = False
     # fraction of the benchmark's row count to use for both sides (for very slow twins)
     bench_scale: float = 1.0
+    # tolerances for inexact float outputs (and ``rtol`` for an inexact return value)
+    rtol: float = 1e-9
+    atol: float = 1e-12
 
 
 def _vec(
@@ -177,6 +183,87 @@ def _correct_log_odds_args(rng, n, dtype, contiguous):
     return _vec(rng, n, dtype, contiguous, 4.0), _vec(rng, n, dtype, contiguous, 2.0), np.zeros(n)
 
 
+def _glm_problem(rng, n, dtype, contiguous):
+    """(X, y, sample_weight, offset, coef, intercept) with two extreme logits."""
+    d = 5
+    X = rng.normal(size=(n, d)).astype(dtype)
+    if not contiguous:
+        X = rng.normal(size=(n, 2 * d)).astype(dtype)[:, ::2]
+    coef = rng.normal(scale=0.5, size=d)
+    off = rng.normal(size=n)
+    if n:  # the stable log1p(exp) and sigmoid branches
+        off[0] = 800.0
+        off[-1] = -800.0
+    eta = -2.5 + X.astype(np.float64) @ coef + off
+    y = (rng.random(n) < 1.0 / (1.0 + np.exp(-np.clip(eta, -50, 50)))).astype(np.float64)
+    return X, y, rng.uniform(0.2, 3.0, size=n), off, coef, -2.5
+
+
+def _glm_grad_args(rng, n, dtype, contiguous):
+    return (*_glm_problem(rng, n, dtype, contiguous), np.empty(6))
+
+
+def _glm_hess_args(rng, n, dtype, contiguous):
+    return (*_glm_problem(rng, n, dtype, contiguous), np.empty(6), np.empty((6, 6)))
+
+
+def _glm_outer_args(rng, n, dtype, contiguous):
+    return (*_glm_problem(rng, n, dtype, contiguous), np.empty((6, 6)))
+
+
+def _glm_predictor_args(rng, n, dtype, contiguous):
+    X, _, _, off, coef, b = _glm_problem(rng, n, dtype, contiguous)
+    return X, coef, b, off, np.empty(n)
+
+
+# Same float64 arithmetic as the twins in another summation order: a few ulps per row at most.
+_GLM_RTOL, _GLM_ATOL = 1e-10, 1e-9
+
+GLM_KERNELS: list[KernelCase] = [
+    KernelCase(
+        "offset_logistic_loss_grad",
+        G.offset_logistic_loss_grad,
+        RG.offset_logistic_loss_grad,
+        _glm_grad_args,
+        (6,),
+        False,
+        returns=True,
+        rtol=_GLM_RTOL,
+        atol=_GLM_ATOL,
+    ),
+    KernelCase(
+        "offset_logistic_loss_grad_hess",
+        G.offset_logistic_loss_grad_hess,
+        RG.offset_logistic_loss_grad_hess,
+        _glm_hess_args,
+        (6, 7),
+        False,
+        returns=True,
+        rtol=_GLM_RTOL,
+        atol=_GLM_ATOL,
+    ),
+    KernelCase(
+        "offset_logistic_score_outer",
+        G.offset_logistic_score_outer,
+        RG.offset_logistic_score_outer,
+        _glm_outer_args,
+        (6,),
+        False,
+        rtol=_GLM_RTOL,
+        atol=_GLM_ATOL,
+    ),
+    KernelCase(
+        "linear_predictor",
+        G.linear_predictor,
+        RG.linear_predictor,
+        _glm_predictor_args,
+        (4,),
+        False,
+        rtol=_GLM_RTOL,
+        atol=_GLM_ATOL,
+    ),
+]
+
 KERNELS: list[KernelCase] = [
     KernelCase(
         "uniform_from_keys",
@@ -291,6 +378,5 @@ KERNELS: list[KernelCase] = [
         (2,),
         False,
     ),
+    *GLM_KERNELS,
 ]
-
-BY_NAME = {case.name: case for case in KERNELS}
