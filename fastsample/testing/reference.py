@@ -1,6 +1,6 @@
 """Naive NumPy twins of the Numba kernels, and the tutorial's path rebuilt faithfully.
 
-Each twin has the same signature as its kernel in ``_kernels.py`` and is written to be
+Each twin has the same signature as its kernel in ``core/kernels.py`` and is written to be
 obviously correct rather than fast: the tests compare kernels against these, and the
 benchmarks use them as baselines. Nothing here is used by the library itself.
 """
@@ -19,6 +19,7 @@ from fastsample.core.kernels import (
     STRING_TAG,
     UNIFORM,
 )
+from fastsample.core.logistic import sigmoid
 
 _U64 = np.uint64
 
@@ -32,13 +33,13 @@ def splitmix64(z: np.ndarray) -> np.ndarray:
 
 
 def uniform_from_keys(keys, seed_mix, out):
-    """Twin of ``_kernels.uniform_from_keys``."""
+    """Twin of ``kernels.uniform_from_keys``."""
     z = splitmix64(np.asarray(keys, dtype=_U64) ^ _U64(seed_mix))
     out[:] = (z >> _U64(11)).astype(np.float64) * 2.0**-53
 
 
 def hash_bytes(offsets, data, out):
-    """Twin of ``_kernels.hash_bytes``: one string at a time, with Python's int.from_bytes."""
+    """Twin of ``kernels.hash_bytes``: one string at a time, with Python's int.from_bytes."""
     mask = (1 << 64) - 1
     for i in range(out.shape[0]):
         raw = bytes(data[offsets[i] : offsets[i + 1]])
@@ -50,12 +51,8 @@ def hash_bytes(offsets, data, out):
 
 
 def combine_keys(acc, keys, out):
-    """Twin of ``_kernels.combine_keys``."""
+    """Twin of ``kernels.combine_keys``."""
     out[:] = splitmix64(np.asarray(acc, dtype=_U64) ^ np.asarray(keys, dtype=_U64))
-
-
-def _sigmoid(x):
-    return np.exp(-np.logaddexp(0.0, -x))
 
 
 def _norms(code, X, info_inv):
@@ -70,29 +67,29 @@ def _norms(code, X, info_inv):
 
 def _scores(code, eta, norms):
     eta = np.asarray(eta, dtype=np.float64)
-    p = _sigmoid(eta)
+    p = sigmoid(eta)
     minus = -np.ones_like(eta)
     if code == UNIFORM:
         return np.ones_like(eta), minus
     if code == PROPORTIONAL:
         return p, minus
     if code == LCC:
-        return p, _sigmoid(-eta)
-    return p * np.sqrt(_sigmoid(-eta)) * norms, minus
+        return p, sigmoid(-eta)
+    return p * np.sqrt(sigmoid(-eta)) * norms, minus
 
 
 def strategy_scores(code, logits, X, info_inv, out_h0, out_h1):
-    """Twin of ``_kernels.strategy_scores``."""
+    """Twin of ``kernels.strategy_scores``."""
     out_h0[:], out_h1[:] = _scores(code, logits, _norms(code, X, info_inv))
 
 
 def linear_logits(X, coef, intercept, out):
-    """Twin of ``_kernels.linear_logits``."""
+    """Twin of ``kernels.linear_logits``."""
     out[:] = np.asarray(X, dtype=np.float64) @ np.asarray(coef, dtype=np.float64) + intercept
 
 
 def linear_scores(X, coef, intercept, code, info_inv, out_h0, out_h1):
-    """Twin of ``_kernels.linear_scores``."""
+    """Twin of ``kernels.linear_scores``."""
     eta = np.asarray(X, dtype=np.float64) @ np.asarray(coef, dtype=np.float64) + intercept
     h0, h1 = _scores(code, eta, _norms(code, X, info_inv))
     out_h0[:] = np.where(np.isfinite(eta), h0, np.nan)
@@ -119,7 +116,7 @@ def _fill_blocks(keep, a, off, out_idx, out_prob, out_offset, out_counts):
 
 
 def draw(h0, h1, y, keys, seed_mix, kappa, floor, out_idx, out_prob, out_offset, out_counts):
-    """Twin of ``_kernels.draw``."""
+    """Twin of ``kernels.draw``."""
     a0, a1 = _probabilities(h0, h1, kappa, floor)
     a = np.where(np.asarray(y) != 0, a1, a0)
     u = np.empty(len(a))
@@ -143,7 +140,7 @@ def linear_draw(
     out_offset,
     out_counts,
 ):
-    """Twin of ``_kernels.linear_draw``."""
+    """Twin of ``kernels.linear_draw``."""
     n = np.asarray(y).shape[0]
     h0, h1 = np.empty(n), np.empty(n)
     linear_scores(X, coef, intercept, code, info_inv, h0, h1)
@@ -176,7 +173,7 @@ def linear_draw_columns(
     out_offset,
     out_counts,
 ):
-    """Twin of ``_kernels.linear_draw_columns``: the columns stacked into a matrix."""
+    """Twin of ``kernels.linear_draw_columns``: the columns stacked into a matrix."""
     X = _stacked(addresses, proto, np.asarray(y).shape[0])
     linear_draw(
         X,
@@ -197,13 +194,13 @@ def linear_draw_columns(
 
 
 def linear_scores_columns(addresses, proto, coef, intercept, code, out_h0, out_h1):
-    """Twin of ``_kernels.linear_scores_columns``: the columns stacked into a matrix."""
+    """Twin of ``kernels.linear_scores_columns``: the columns stacked into a matrix."""
     X = _stacked(addresses, proto, np.asarray(out_h0).shape[0])
     linear_scores(X, coef, intercept, code, np.zeros((0, 0)), out_h0, out_h1)
 
 
 def compact(out_idx, out_prob, out_offset, out_counts):
-    """Twin of ``_kernels.compact``."""
+    """Twin of ``kernels.compact``."""
     parts = [np.arange(b * BLOCK, b * BLOCK + c) for b, c in enumerate(out_counts)]
     sel = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
     total = sel.shape[0]
@@ -214,12 +211,12 @@ def compact(out_idx, out_prob, out_offset, out_counts):
 
 
 def expected_count(h, w, kappa, floor):
-    """Twin of ``_kernels.expected_count``."""
+    """Twin of ``kernels.expected_count``."""
     return float(np.sum(np.asarray(w) * np.clip(kappa * np.asarray(h), max(floor, PI_EPS), 1.0)))
 
 
 def solve_kappa(h, w, target, floor, k_max):
-    """Twin of ``_kernels.solve_kappa``: plain bisection on g(k) = sum w clip(k h, floor, 1)."""
+    """Twin of ``kernels.solve_kappa``: plain bisection on g(k) = sum w clip(k h, floor, 1)."""
     h = np.asarray(h, dtype=np.float64)
     w = np.asarray(w, dtype=np.float64)
     lo, hi = 0.0, float(k_max)
@@ -235,19 +232,19 @@ def solve_kappa(h, w, target, floor, k_max):
 
 
 def correct_proba(proba, offset, out):
-    """Twin of ``_kernels.correct_proba``: the textbook sigmoid(logit(p) - offset)."""
+    """Twin of ``kernels.correct_proba``: the textbook sigmoid(logit(p) - offset)."""
     p = np.asarray(proba, dtype=np.float64)
     o = np.asarray(offset, dtype=np.float64)
     bad = ~((p >= 0) & (p <= 1)) | np.isnan(o)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         logit = np.log(p) - np.log1p(-p)
-        out[:] = np.where((p == 0) | (p == 1), p, _sigmoid(logit - o))
+        out[:] = np.where((p == 0) | (p == 1), p, sigmoid(logit - o))
     out[bad] = np.nan
     return int(bad.sum())
 
 
 def correct_log_odds(log_odds, offset, out):
-    """Twin of ``_kernels.correct_log_odds``."""
+    """Twin of ``kernels.correct_log_odds``."""
     out[:] = np.asarray(log_odds, dtype=np.float64) - np.asarray(offset, dtype=np.float64)
 
 

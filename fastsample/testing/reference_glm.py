@@ -1,4 +1,4 @@
-"""Naive NumPy twins of the kernels in ``_glm_kernels.py`` (same signatures).
+"""Naive NumPy twins of the kernels in ``core/glm_kernels.py`` (same signatures).
 
 Obviously correct and not fast: they are the test oracles and the benchmark baselines.
 """
@@ -6,7 +6,8 @@ Obviously correct and not fast: they are the test oracles and the benchmark base
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import expit
+
+from fastsample.core.logistic import sigmoid, softplus
 
 
 def _design(X: np.ndarray) -> np.ndarray:
@@ -20,9 +21,9 @@ def _eta(X, coef, intercept, offset) -> np.ndarray:
 def offset_logistic_loss_grad(X, y, sample_weight, offset, coef, intercept, grad_out):
     """Weighted negative log-likelihood; gradient written into ``grad_out`` (length d + 1)."""
     eta = _eta(X, coef, intercept, offset)
-    p = expit(eta)
+    p = sigmoid(eta)
     grad_out[:] = _design(X).T @ (sample_weight * (p - y))
-    return float(np.sum(sample_weight * (np.logaddexp(0.0, eta) - y * eta)))
+    return float(np.sum(sample_weight * (softplus(eta) - y * eta)))
 
 
 def offset_logistic_loss_grad_hess(
@@ -31,7 +32,7 @@ def offset_logistic_loss_grad_hess(
     """Loss, gradient and Hessian ``X~' diag(w p (1 - p)) X~``."""
     loss = offset_logistic_loss_grad(X, y, sample_weight, offset, coef, intercept, grad_out)
     eta = _eta(X, coef, intercept, offset)
-    p = expit(eta)
+    p = sigmoid(eta)
     Z = _design(X)
     hess_out[:, :] = (Z * (sample_weight * p * (1.0 - p))[:, None]).T @ Z
     return loss
@@ -40,7 +41,7 @@ def offset_logistic_loss_grad_hess(
 def offset_logistic_score_outer(X, y, sample_weight, offset, coef, intercept, out):
     """``sum_i (w_i (y_i - p_i))^2 x~_i x~_i'``."""
     eta = _eta(X, coef, intercept, offset)
-    p = expit(eta)
+    p = sigmoid(eta)
     S = _design(X) * (sample_weight * (y - p))[:, None]
     out[:, :] = S.T @ S
 
