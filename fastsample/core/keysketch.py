@@ -16,9 +16,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 
 from fastsample.core.kernels import splitmix64
+from fastsample.core.numba_config import serial_kernel
 
 #: log2 of the number of HyperLogLog registers.
 HLL_BITS = 12
@@ -33,7 +33,7 @@ SAMPLE_ABOVE = 1 << 22
 SAMPLE_BITS = 4
 
 
-@njit(cache=True)
+@serial_kernel
 def _sketch_batch(words, sample_bits, registers, table):
     """Update ``registers`` with the sampled ``words``; return how many repeat one seen here.
 
@@ -136,11 +136,11 @@ class KeySketch:
         """One line for a key that is not unique, else None."""
         if self.unique():
             return None
-        name = ",".join(key)
+        approx = " about" if self.sample_bits else ""
         return (
-            f"key {name!r} is not unique: about {self.distinct():,.0f} distinct values in "
-            f"{self.rows:,} rows ({self.repeats_in_batches:,} repeats within batches{' (estimated)' if self.sample_bits else ''}); rows "
-            "sharing a key are kept or dropped together, so variances and standard errors are "
-            "understated. Use a row key, or group_key / --group-key to sample whole groups "
-            "on purpose"
-        )
+            f"key {','.join(key)!r} is not unique: about {self.distinct():,.0f} distinct values "
+            f"in {self.rows:,} rows ({approx} {self.repeats_in_batches:,} repeats within a batch);"
+            " rows sharing a key are kept or dropped together, so variances and standard errors "
+            "are understated; use a row key, or group_key / --group-key to sample whole groups"
+            " on purpose"
+        ).replace("( ", "(")
