@@ -9,6 +9,7 @@ import pytest
 
 from fastsample.core.keysketch import SAMPLE_ABOVE, KeySketch
 from fastsample.core.reference import reference_rate, reference_take, relative_error
+from fastsample.core.strategies import expected_count, solve_kappa
 from fastsample.core.tally import ExpectedTally, rate_warning, tolerance, z_score
 
 
@@ -105,10 +106,8 @@ def test_relative_error_tracks_the_spread():
     N, q = 1_000_000, 0.05
     h = rng.lognormal(sigma=1.5, size=N)
     errs = []
-    for rep in range(20):
+    for _ in range(20):
         m = rng.random(N) < q
-        from fastsample.core.strategies import expected_count, solve_kappa
-
         w = np.full(m.sum(), N / m.sum())
         k = solve_kappa(h[m], 0.05 * N, weights=w)
         errs.append(expected_count(h, k) / (0.05 * N) - 1.0)
