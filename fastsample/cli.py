@@ -1,27 +1,29 @@
 """The ``fastsample`` command line: argument parsing and printing only.
 
-Heavy modules (NumPy, Polars, Numba, scikit-learn) are imported inside the command handlers so
-that ``fastsample --help`` stays fast. Exit status: 0 on success, 2 on bad usage or bad input
-(one line on stderr, no traceback), 1 on an unexpected failure, 130 when interrupted.
+The handlers live in :mod:`fastsample.harness.commands` and import the heavy modules (NumPy,
+Polars, Numba, scikit-learn) only when they run, so that ``fastsample --help`` stays fast; the
+choices offered here are the library's own lists (:mod:`fastsample.core.choices`).
+
+Exit status: 0 on success, 2 on bad usage or bad input (one line on stderr, no traceback), 1 on
+an unexpected failure, 130 when interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import signal
 import sys
+import traceback
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-PROG = "fastsample"
-
-
-class _Usage(Exception):
-    """Bad command-line usage detected after parsing."""
+from fastsample import __version__
+from fastsample.core.choices import CALIBRATION_BINNINGS, EVALUATION_METHODS, STRATEGIES
+from fastsample.errors import InputError
+from fastsample.harness.commands import HANDLERS, PROG, UsageError
 
 
 def _positive_int(text: str) -> int:
@@ -73,241 +75,11 @@ def _names(text: str) -> list[str]:
     return names
 
 
-def _print_json(obj: Any) -> None:
-    sys.stdout.write(json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
-
-
-# --------------------------------------------------------------------------- handlers
-
-
-def _cmd_generate(args: argparse.Namespace) -> int:
-    from fastsample.harness.synthetic import generate
-
-    info = generate(
-        args.output,
-        rows=args.rows,
-        features=args.features,
-        event_rate=args.event_rate,
-        seed=args.seed,
-        overwrite=args.overwrite,
-        progress=not args.quiet,
-    )
-    if not args.quiet:
-        print(
-            f"wrote {args.output}: {info['rows']:,} rows, {info['positives']:,} positives "
-            f"({info['positives'] / max(info['rows'], 1):.4%}), {info['bytes'] / 2**20:,.1f} MiB"
-        )
-    return 0
-
-
-def _cmd_inspect(args: argparse.Namespace) -> int:
-    from fastsample.engines.io import check_output, describe, resolve_source
-
-    if args.plot is not None:
-        if args.label is None:
-            raise _Usage("--plot needs --label")
-        check_output(args.plot, overwrite=args.overwrite)
-    source = resolve_source(args.source)
-    info = describe(source, label=args.label)
-    if args.label is not None and info.get("binary"):
-        from fastsample.toolkit.evaluation import weighted_label_totals
-
-        weighted = weighted_label_totals(source, label=args.label, weight=args.weight)
-        if weighted["weight"] is not None:
-            info["weighted"] = weighted
-    if args.plot is not None:
-        from fastsample.toolkit.report import plot_imbalance
-
-        plot_imbalance(
-            source,
-            args.plot,
-            label=args.label,
-            features=args.plot_features,
-            overwrite=args.overwrite,
-        )
-    if args.json:
-        _print_json(info)
-        return 0
-    print(f"files: {info['files']}")
-    print(f"rows:  {info['rows']:,}")
-    print("schema:")
-    width = max((len(n) for n in info["schema"]), default=0)
-    for name, typ in info["schema"].items():
-        print(f"  {name:<{width}}  {typ}")
-    if args.label is not None:
-        print(f"label {args.label!r}:")
-        for value, n in info["counts"].items():
-            print(f"  {value:>6}: {n:,}")
-        if info["binary"]:
-            rate = info["event_rate"]
-            ratio = info["imbalance_ratio"]
-            print(f"event rate: {rate:.6g}" if rate is not None else "event rate: n/a")
-            print(
-                f"imbalance ratio (negatives per positive): {ratio:,.1f}"
-                if ratio is not None
-                else "imbalance ratio: n/a (no positives)"
-            )
-            w = info.get("weighted")
-            if w is not None:
-                shown = f"{w['event_rate']:.6g}" if w["event_rate"] is not None else "n/a"
-                print(
-                    f"weighted by {w['weight']!r} (population estimate): positives "
-                    f"{w['positives']:,.1f}, negatives {w['negatives']:,.1f}, event rate {shown}"
-                )
-        else:
-            print("label is not binary 0/1")
-    if args.plot is not None:
-        print(f"plot: {args.plot}")
-    return 0
-
-
-def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from fastsample.engines.io import check_output
-    from fastsample.toolkit.evaluation import evaluate_parquet, plot_evaluation
-
-    if args.plot is not None:
-        check_output(args.plot, overwrite=args.overwrite)
-    result = evaluate_parquet(
-        args.source,
-        label=args.label,
-        score=args.score,
-        weight=args.weight,
-        n_bins=args.bins,
-        strategy=args.strategy,
-        method=args.method,
-    )
-    metrics = {**result.as_dict(), "weight": result.weight or "none"}
-    if args.weight == "auto" and result.weight is not None:
-        sys.stderr.write(
-            f"{PROG}: weighted by {result.weight!r}, the sample's weight column"
-            " (--weight none for the sample's own, unweighted metrics)\n"
-        )
-    if args.plot is not None:
-        plot_evaluation(result, args.plot, overwrite=args.overwrite)
-        metrics["plot"] = args.plot
-    if args.json:
-        _print_json(metrics)
-        return 0
-    width = max(len(k) for k in metrics)
-    for name, value in metrics.items():
-        shown = f"{value:.6g}" if isinstance(value, float) else str(value)
-        print(f"{name:<{width}}  {shown}")
-    return 0
-
-
-def _cmd_pilot(args: argparse.Namespace) -> int:
-    from fastsample.engines.io import check_output, resolve_source
-    from fastsample.engines.parquet import train_pilot
-
-    src = resolve_source(args.source)
-    out = check_output(args.output, overwrite=args.overwrite, source=src)
-    pilot = train_pilot(
-        src,
-        label=args.label,
-        features=args.features,
-        model=args.model,
-        rows=args.rows,
-        seed=args.seed,
-        key=args.key,
-        progress=not args.quiet,
-    )
-    pilot.save(out)
-    if not args.quiet:
-        meta = pilot.meta
-        print(
-            f"wrote {args.output}: {args.model} pilot on {meta.get('sample_rows', 0):,} sampled "
-            f"rows ({pilot.n_positive:,} positives, {pilot.n_negative:,} negatives in the "
-            f"source), {len(pilot.features)} features, fingerprint {pilot.fingerprint}"
-        )
-    return 0
-
-
-def _cmd_sample(args: argparse.Namespace) -> int:
-    from fastsample.engines.parquet import sample_parquet
-
-    report = sample_parquet(
-        args.source,
-        args.output,
-        label=args.label,
-        features=args.features,
-        pilot=args.pilot,
-        strategy=args.strategy,
-        rate=args.rate,
-        seed=args.seed,
-        key=args.key,
-        floor=args.floor,
-        exact=args.exact,
-        chunk_rows=args.chunk_rows,
-        overwrite=args.overwrite,
-        progress=not args.quiet,
-        report=args.report,
-        pilot_rows=args.pilot_rows,
-        pilot_model=args.model,
-    )
-    if not args.quiet:
-        print(f"wrote {args.output}: {report}")
-    return 0
-
-
-def _cmd_demo(args: argparse.Namespace) -> int:
-    from fastsample.harness.demo import run_demo
-
-    result = run_demo(
-        rows=args.rows,
-        features=args.features,
-        event_rate=args.event_rate,
-        rate=args.rate,
-        seed=args.seed,
-        workdir=args.dir,
-        progress=not args.quiet,
-    )
-    if args.json:
-        from dataclasses import asdict
-
-        _print_json(asdict(result))
-    else:
-        print(result.table())
-    return 0
-
-
-def _cmd_bench(args: argparse.Namespace) -> int:
-    from fastsample.harness.bench import as_dict, run_engine_bench
-
-    rss = None if args.no_rss else (args.rss_small, args.rss_large)
-    result = run_engine_bench(
-        rows=args.rows,
-        features=args.features,
-        rate=args.rate,
-        repeats=args.repeats,
-        workdir=args.dir,
-        rss_rows=rss,
-        progress=not args.quiet,
-    )
-    if args.json:
-        _print_json(as_dict(result))
-    else:
-        print(result.table())
-    return 0
-
-
-_HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
-    "bench": _cmd_bench,
-    "demo": _cmd_demo,
-    "generate": _cmd_generate,
-    "inspect": _cmd_inspect,
-    "evaluate": _cmd_evaluate,
-    "pilot": _cmd_pilot,
-    "sample": _cmd_sample,
-}
-
-
 # --------------------------------------------------------------------------- parser
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``fastsample`` command."""
-    from fastsample import __version__
-
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Reproducible pilot-based negative sampling of huge imbalanced Parquet logs.",
@@ -384,13 +156,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bins", type=_positive_int, default=10, help="calibration bins (10)")
     p.add_argument(
         "--strategy",
-        choices=["uniform", "quantile"],
+        choices=CALIBRATION_BINNINGS,
         default="uniform",
         help="calibration binning (uniform)",
     )
     p.add_argument(
         "--method",
-        choices=["auto", "exact", "histogram"],
+        choices=EVALUATION_METHODS,
         default="auto",
         help="exact (columns in memory) or histogram (bounded memory) (auto)",
     )
@@ -425,7 +197,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace an existing PILOT")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary")
 
-    from_strategies = ["proportional", "uniform", "opt-l", "opt-a", "lcc"]
     p = sub.add_parser(
         "sample",
         help="sample a Parquet source (the main job)",
@@ -460,7 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--strategy",
         default="proportional",
-        choices=from_strategies,
+        choices=STRATEGIES,
         help="inclusion-probability strategy (proportional)",
     )
     p.add_argument("--rate", type=_float, default=0.1, help="expected fraction of negatives kept")
@@ -551,17 +322,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if isinstance(getattr(args, "source", None), list) and len(args.source) == 1:
         args.source = args.source[0]
     _install_sigterm()
-    from fastsample.errors import InputError
-
     try:
         with warnings.catch_warnings():  # restores the hook when an in-process caller returns
             warnings.showwarning = _one_line_warning
-            return _HANDLERS[args.command](args)
+            return HANDLERS[args.command](args)
     except InputError as exc:
         msg = " ".join(str(exc).split())
         sys.stderr.write(f"{PROG}: error: {msg}\n")
         return 2
-    except _Usage as exc:
+    except UsageError as exc:
         parser.error(str(exc))
         return 2
     except KeyboardInterrupt:
@@ -575,8 +344,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"{PROG}: {' '.join(str(exc).split())}\n")
         return 1
     except Exception:
-        import traceback
-
         sys.stderr.write(f"{PROG}: unexpected error (please report it):\n")
         traceback.print_exc()
         return 1

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
 
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from fastsample.cli import main
+from fastsample.cli import build_parser, main
+from fastsample.core.choices import CALIBRATION_BINNINGS, EVALUATION_METHODS, STRATEGIES
+from fastsample.core.strategies import strategy_code
+from fastsample.errors import InputError
+from fastsample.toolkit.metrics import calibration_curve
 
 
 def _run(*args, env=None):
@@ -34,6 +40,27 @@ def test_help_and_lazy_imports():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def _choices(command: str, option: str) -> tuple[str, ...]:
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    action = next(a for a in sub.choices[command]._actions if option in a.option_strings)
+    return tuple(action.choices)
+
+
+def test_choices_are_the_librarys_lists():
+    """The CLI offers exactly the names the library accepts (no copy of the lists to drift)."""
+    assert _choices("sample", "--strategy") == STRATEGIES
+    assert _choices("evaluate", "--strategy") == CALIBRATION_BINNINGS
+    assert _choices("evaluate", "--method") == EVALUATION_METHODS
+    for name in STRATEGIES:
+        assert strategy_code(name) >= 0
+    y, p = np.array([0, 1, 0, 1]), np.array([0.1, 0.8, 0.3, 0.6])
+    for binning in CALIBRATION_BINNINGS:
+        calibration_curve(y, p, n_bins=2, strategy=binning)
+    with pytest.raises(InputError, match="not one of uniform, quantile"):
+        calibration_curve(y, p, strategy="kmeans")
 
 
 def test_generate_and_inspect_round_trip(tmp_path, capsys):

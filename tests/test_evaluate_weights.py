@@ -10,7 +10,8 @@ import pytest
 
 from fastsample.cli import main
 from fastsample.engines.parquet import sample_parquet
-from fastsample.toolkit.evaluation import evaluate_parquet, sample_weight_column
+from fastsample.toolkit.evaluation import evaluate_parquet
+from fastsample.toolkit.frames import sample_weight_column
 
 
 @pytest.fixture(scope="module")

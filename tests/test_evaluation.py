@@ -13,20 +13,17 @@ from sklearn import metrics as skm
 from sklearn.calibration import calibration_curve as sk_calibration_curve
 
 from fastsample.errors import InputError
-from fastsample.toolkit.evaluation import (
-    _HIST_BINS,
-    _LOGIT_RANGE,
+from fastsample.toolkit.evaluation import _HIST_BINS, _LOGIT_RANGE, evaluate, evaluate_parquet
+from fastsample.toolkit.metrics import (
     average_precision,
     brier_score,
     calibration_curve,
-    evaluate,
-    evaluate_parquet,
     expected_calibration_error,
     log_loss,
     normalized_entropy,
-    plot_evaluation,
     roc_auc,
 )
+from fastsample.toolkit.plots import plot_evaluation
 
 
 def _data(n: int = 5000, seed: int = 0, intercept: float = -3.0):

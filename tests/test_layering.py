@@ -176,15 +176,11 @@ KNOWN: dict[str, set[str]] = {
     },
     "cycles": set(),
     "oversized": {
-        "fastsample.cli",
         "fastsample.core.pilot",
         "fastsample.engines.batch",
         "fastsample.engines.io",
         "fastsample.engines.parquet",
         "fastsample.engines.spark",
-        "fastsample.toolkit.evaluation",
-        "fastsample.toolkit.monitor",
-        "fastsample.toolkit.report",
     },
 }
 

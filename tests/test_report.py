@@ -10,7 +10,8 @@ import polars as pl
 import pytest
 
 from fastsample.errors import InputError
-from fastsample.toolkit.report import imbalance_report, plot_imbalance
+from fastsample.toolkit.plots import plot_imbalance
+from fastsample.toolkit.report import imbalance_report
 
 
 @pytest.fixture

@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 
 from fastsample.core import kernels as K
+from fastsample.core.choices import STRATEGIES
 from fastsample.errors import InputError
 
-STRATEGIES: tuple[str, ...] = ("uniform", "proportional", "opt-l", "opt-a", "lcc")
 _CODES = {
     "uniform": K.UNIFORM,
     "proportional": K.PROPORTIONAL,

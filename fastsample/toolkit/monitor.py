@@ -44,8 +44,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+import polars as pl
 
+from fastsample.engines.io import iter_frames, require_columns, resolve_source
 from fastsample.errors import InputError
+from fastsample.toolkit.metrics import calibration_curve, check_scores, log_loss, roc_auc
+from fastsample.toolkit.plots import plot_monitor
 
 __all__ = [
     "PerformanceMonitor",
@@ -205,8 +209,6 @@ class PerformanceMonitor:
         rows_seen : int, optional
             Rows the batch had before sampling (else estimated as ``sum(w)``).
         """
-        from fastsample.toolkit.evaluation import check_scores
-
         if sample_weight is None and sampling_prob is not None:
             a = np.asarray(sampling_prob, dtype=np.float64)
             if a.size and not np.all((a > 0) & (a <= 1)):
@@ -230,8 +232,6 @@ class PerformanceMonitor:
 
     def set_baseline(self, y_true: Any, y_prob: Any, sample_weight: Any = None) -> None:
         """Fix the baseline AUC and event rate from reference data (e.g. the validation set)."""
-        from fastsample.toolkit.evaluation import check_scores, roc_auc
-
         y, p, w = check_scores(y_true, y_prob, sample_weight)
         ww = np.ones_like(p) if w is None else w
         self._baseline = _Baseline(
@@ -264,8 +264,6 @@ class PerformanceMonitor:
         return np.concatenate(ys), np.concatenate(ps), np.concatenate(ws), seen
 
     def _close(self, n: int) -> WindowRecord:
-        from fastsample.toolkit.evaluation import calibration_curve, log_loss, roc_auc
-
         y, p, w, seen = self._take(n)
         first = self._rows_consumed
         self._rows_consumed += n
@@ -363,8 +361,6 @@ class PerformanceMonitor:
 
     def to_frame(self) -> Any:
         """All records as a polars DataFrame (one row per window)."""
-        import polars as pl
-
         cols = list(WindowRecord.__dataclass_fields__)
         if not self.records:
             return pl.DataFrame(schema=dict.fromkeys(cols, pl.Float64))
@@ -374,48 +370,9 @@ class PerformanceMonitor:
         """PNG with AUC, calibration, event rate and sampling efficiency per window.
 
         Flagged windows are marked in red; the AUC panel shows the baseline and its
-        tolerance band.
+        tolerance band (see :func:`fastsample.toolkit.plots.plot_monitor`).
         """
-        from fastsample.toolkit.evaluation import new_figure, save_figure
-
-        if not self.records:
-            raise InputError("monitor has no complete window to plot yet")
-        fig, axes = new_figure(4, width=4.2, height=3.6)
-        idx = np.array([r.window for r in self.records])
-        bad = np.array([r.degraded for r in self.records])
-
-        def series(ax: Any, values: list[float], title: str, ylabel: str) -> None:
-            v = np.asarray(values, dtype=np.float64)
-            ax.plot(idx, v, "o-", ms=3, lw=1.2)
-            if bad.any():
-                ax.plot(idx[bad], v[bad], "o", color="#d62728", ms=6, label="flagged")
-                ax.legend(loc="best")
-            ax.set(title=title, xlabel="window", ylabel=ylabel)
-
-        aucs = [r.roc_auc for r in self.records]
-        series(axes[0], aucs, "ROC-AUC", "AUC")
-        if self._baseline is not None and not math.isnan(self._baseline.auc):
-            axes[0].axhline(self._baseline.auc, color="k", lw=0.8, ls="--")
-            axes[0].axhline(
-                self._baseline.auc - self.auc_tolerance, color="#d62728", lw=0.8, ls=":"
-            )
-        series(
-            axes[1],
-            [r.calibration_ratio for r in self.records],
-            "Calibration",
-            "observed / predicted",
-        )
-        axes[1].axhline(1.0, color="k", lw=0.8, ls="--")
-        series(axes[2], [r.event_rate for r in self.records], "Event rate (est.)", "rate")
-        series(
-            axes[3], [r.kept_fraction for r in self.records], "Sampling efficiency", "kept fraction"
-        )
-        ax_ess = axes[3].twinx()
-        ax_ess.plot(
-            idx, [r.ess / r.rows for r in self.records], "s--", ms=3, lw=0.8, color="#2ca02c"
-        )
-        ax_ess.set_ylabel("Kish ESS / rows", color="#2ca02c")
-        return save_figure(fig, path, overwrite=overwrite)
+        return plot_monitor(self, path, overwrite=overwrite)
 
 
 def _with(rec: WindowRecord, **changes: Any) -> WindowRecord:
@@ -450,8 +407,6 @@ def monitor_parquet(
     window_size, batch_rows : window and read-batch sizes
     flush : also close a final partial window
     """
-    from fastsample.engines.io import iter_frames, require_columns, resolve_source
-
     src = resolve_source(source)
     cols = [label, score]
     require_columns(src, [label], "label")

@@ -14,21 +14,29 @@ is absent — 1000 means "1 in 1001 rows is the rare class"); ``event_rate = pos
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import polars as pl
 
+from fastsample.engines.io import Source, resolve_source
 from fastsample.errors import InputError
+from fastsample.toolkit.frames import FILE_COLUMN, is_source, open_frame
 
-__all__ = ["ImbalanceReport", "imbalance_report", "plot_imbalance"]
+__all__ = [
+    "ImbalanceReport",
+    "class_ratio",
+    "explicit_edges",
+    "format_count",
+    "imbalance_report",
+    "with_bin_bounds",
+]
 
 # Rows read to estimate quantile bin edges of a Parquet column (a deterministic, evenly spaced
 # subsample: the edges only need to be representative, the counts per bin are exact).
 _EDGE_SAMPLE_ROWS = 1_000_000
-_FILE_COLUMN = "__fastsample_file"
 
 
 @dataclass(frozen=True)
@@ -93,9 +101,9 @@ class ImbalanceReport:
     def format(self) -> str:
         """Human-readable multi-line summary."""
         lines = [
-            f"rows             {_num(self.rows)}",
-            f"positives        {_num(self.positives)}",
-            f"negatives        {_num(self.negatives)}",
+            f"rows             {format_count(self.rows)}",
+            f"positives        {format_count(self.positives)}",
+            f"negatives        {format_count(self.negatives)}",
             f"event rate       {self.event_rate:.6g}",
             f"imbalance ratio  {self.imbalance_ratio:.6g} : 1",
         ]
@@ -108,7 +116,8 @@ class ImbalanceReport:
         return "\n".join(lines)
 
 
-def _num(x: float) -> str:
+def format_count(x: float) -> str:
+    """A count as text: thousands separators, two decimals only for a weighted sum."""
     return f"{int(x):,}" if float(x).is_integer() else f"{x:,.2f}"
 
 
@@ -118,59 +127,7 @@ def class_ratio(pos: float, neg: float) -> float:
     return hi / lo if lo > 0 else math.inf
 
 
-def _is_source(data: Any) -> bool:
-    from fastsample.engines.io import Source
-
-    if isinstance(data, (str, os.PathLike, Source)):
-        return True
-    return (
-        isinstance(data, (list, tuple))
-        and len(data) > 0
-        and all(isinstance(d, (str, os.PathLike)) for d in data)
-    )
-
-
-def _lazy_frame(data: Any) -> Any:
-    """LazyFrame from polars, pandas, a dict of columns or a structured array."""
-    import polars as pl
-
-    if isinstance(data, pl.LazyFrame):
-        return data
-    if isinstance(data, pl.DataFrame):
-        return data.lazy()
-    if type(data).__module__.startswith("pandas"):
-        return pl.from_pandas(data).lazy()
-    if isinstance(data, dict):
-        return pl.DataFrame(data).lazy()
-    arr = np.asarray(data)
-    if arr.dtype.names:
-        return pl.DataFrame({n: arr[n] for n in arr.dtype.names}).lazy()
-    raise InputError(
-        "data must be a Parquet path, a polars/pandas DataFrame, a dict of columns or a "
-        f"structured array (got {type(data).__name__})"
-    )
-
-
-def _open(
-    data: Any, columns: Sequence[tuple[str, str | None]], per_file: bool
-) -> tuple[Any, str, list[str] | None]:
-    """(lazy frame, description for messages, file list or None); columns are (role, name)."""
-    if _is_source(data):
-        from fastsample.engines.scan import describe_files, scan
-
-        lf, files = scan(data, columns, file_column=_FILE_COLUMN if per_file else None)
-        return lf, describe_files(files), files
-    lf = _lazy_frame(data)
-    names = lf.collect_schema().names()
-    for role, col in columns:
-        if col is not None and col not in names:
-            raise InputError(f"{role} column {col!r} not found (columns: {', '.join(names)})")
-    return lf, "data", None
-
-
 def _quantile_edges(lf: Any, feature: str, bins: int, n_rows: int) -> np.ndarray:
-    import polars as pl
-
     step = max(1, math.ceil(n_rows / _EDGE_SAMPLE_ROWS))
     col = pl.col(feature).cast(pl.Float64)
     values = (
@@ -217,21 +174,17 @@ def imbalance_report(
         Number of quantile bins (edges estimated from an evenly spaced subsample of at most
         one million rows for Parquet, all rows in memory), or explicit interior edges.
     """
-    import polars as pl
-
-    source = _is_source(data)
+    source = is_source(data)
     if by is not None and per_file:
         raise InputError("choose either `by` or `per_file`, not both")
     if per_file and not source:
         raise InputError("per_file needs a Parquet source")
     if source:
-        from fastsample.engines.io import Source, resolve_source
-
         if not isinstance(data, Source):
             data = resolve_source(data)
         if per_file is None and by is None:
             per_file = len(data.files) > 1
-    lf, where, _files = _open(
+    lf, where, _files = open_frame(
         data,
         [("label", label), ("weight", weight), ("partition", by), ("feature", feature)],
         bool(per_file) and source,
@@ -297,7 +250,7 @@ def imbalance_report(
     group_name = None
     if by is not None or per_file:
         group_name = by if by is not None else "file"
-        key = by if by is not None else _FILE_COLUMN
+        key = by if by is not None else FILE_COLUMN
         per_group = (
             class_table([key])
             .sort(key, nulls_last=True)
@@ -358,8 +311,6 @@ def with_bin_bounds(table: Any, edges: np.ndarray) -> Any:
 
     Shared with the Spark report so both give the same table for the same counts.
     """
-    import polars as pl
-
     lower = np.concatenate([[-np.inf], edges])
     upper = np.concatenate([edges, [np.inf]])
     ids = table["bin"].to_list()
@@ -367,118 +318,3 @@ def with_bin_bounds(table: Any, edges: np.ndarray) -> Any:
         pl.Series("lower", [None if i is None else float(lower[i]) for i in ids], pl.Float64),
         pl.Series("upper", [None if i is None else float(upper[i]) for i in ids], pl.Float64),
     ).select("bin", "lower", "upper", "n_rows", "rows", "positives", "negatives", "event_rate")
-
-
-def _scatter_sample(
-    data: Any, label: str, features: Sequence[str], max_points: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Up to ``max_points`` rows of each class (evenly spaced, deterministic), as (X, y)."""
-    import polars as pl
-
-    lf, where, _ = _open(data, [("label", label), *(("feature", f) for f in features)], False)
-    for f in features:
-        if not lf.collect_schema()[f].is_numeric():
-            raise InputError(f"{where}: feature column {f!r} must be numeric")
-    y = pl.col(label).cast(pl.Float64)
-    counts = lf.group_by(y.alias("__y")).agg(pl.len().alias("n")).collect(engine="streaming")
-    parts = []
-    for cls in (0.0, 1.0):
-        n = int(counts.filter(pl.col("__y") == cls)["n"].sum())
-        if n == 0:
-            continue
-        step = max(1, math.ceil(n / max_points))
-        part = (
-            lf.filter(y == cls)
-            .select([pl.col(f).cast(pl.Float64) for f in features])
-            .gather_every(step)
-            .with_columns(pl.lit(int(cls), dtype=pl.Int8).alias("__y"))
-        )
-        parts.append(part)
-    if not parts:
-        raise InputError(f"{where}: no rows")
-    df = pl.concat(parts).drop_nulls().drop_nans().collect(engine="streaming")
-    return df.select(list(features)).to_numpy(), df["__y"].to_numpy()
-
-
-def _default_features(data: Any, exclude: Sequence[str | None]) -> list[str]:
-
-    if _is_source(data):
-        from fastsample.engines.scan import scan
-
-        schema = scan(data, None)[0].collect_schema()
-    else:
-        schema = _lazy_frame(data).collect_schema()
-    skip = {c for c in exclude if c} | {"sampling_prob", "sample_weight", "log_odds_offset"}
-    # Floats first: integer columns are often ids, positions or codes that make poor axes.
-    floats = [n for n, t in schema.items() if t.is_float() and n not in skip]
-    others = [n for n, t in schema.items() if t.is_numeric() and not t.is_float() and n not in skip]
-    return [*floats, *others][:2]
-
-
-def plot_imbalance(
-    data: Any,
-    path: str | os.PathLike[str],
-    *,
-    label: str,
-    features: Sequence[str] | None = None,
-    weight: str | None = None,
-    report: ImbalanceReport | None = None,
-    max_points: int = 50_000,
-    overwrite: bool = True,
-) -> str:
-    """PNG of the class distribution and a 2-D hexbin of two features by class.
-
-    The left panel shows the class counts (log scale when the classes differ by more than
-    20x). The right panel draws the negatives as a log-density hexbin and the positives as
-    points on top; each class is thinned to at most ``max_points`` evenly spaced rows.
-
-    Parameters
-    ----------
-    data : Parquet source or in-memory frame
-    path : output PNG path (written atomically)
-    label : label column
-    features : two feature columns (default: the first two float columns, then other numeric)
-    weight : weight column for the counts (optional)
-    report : a precomputed :func:`imbalance_report` to reuse
-    max_points : per-class cap on plotted points
-    overwrite : bool
-        ``False`` refuses an existing ``path`` (checked before any work).
-    """
-    from fastsample.engines.io import check_output
-    from fastsample.toolkit.evaluation import new_figure, save_figure
-
-    check_output(path, overwrite=overwrite)
-    if _is_source(data):
-        from fastsample.engines.io import Source, resolve_source
-
-        if not isinstance(data, Source):
-            data = resolve_source(data)
-
-    rep = report or imbalance_report(data, label=label, weight=weight)
-    feats = list(features) if features is not None else _default_features(data, [label, weight])
-    if len(feats) not in (0, 2):
-        raise InputError(f"features: give exactly two columns (got {feats})")
-    fig, axes = new_figure(2 if len(feats) == 2 else 1)
-    ax = axes[0]
-    counts = [rep.negatives, rep.positives]
-    bars = ax.bar(["0 (negative)", "1 (positive)"], counts, color=["#8a8a8a", "#d62728"])
-    ax.bar_label(bars, labels=[_num(c) for c in counts])
-    if rep.imbalance_ratio > 20 and min(counts) > 0:
-        ax.set_yscale("log")
-        ax.set_ylim(min(counts) / 5, max(counts) * 3)
-    ax.set(
-        ylabel="weighted rows" if rep.weight else "rows",
-        title=f"{label}: event rate {rep.event_rate:.3g}, ratio {rep.imbalance_ratio:.3g}:1",
-    )
-    if len(feats) == 2:
-        X, y = _scatter_sample(data, label, feats, max_points)
-        ax2 = axes[1]
-        neg, pos = X[y == 0], X[y == 1]
-        if len(neg):
-            hb = ax2.hexbin(neg[:, 0], neg[:, 1], gridsize=50, bins="log", cmap="Greys", mincnt=1)
-            fig.colorbar(hb, ax=ax2, label="negatives per cell")
-        if len(pos):
-            ax2.scatter(pos[:, 0], pos[:, 1], s=4, c="#d62728", alpha=0.6, label="positives")
-            ax2.legend(loc="upper right")
-        ax2.set(xlabel=feats[0], ylabel=feats[1], title="features by class")
-    return save_figure(fig, path, overwrite=overwrite)

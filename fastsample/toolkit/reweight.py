@@ -22,9 +22,18 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+import polars as pl
+import pyarrow as pa
+from sklearn.utils.class_weight import compute_class_weight
 
+from fastsample.core.atomic import atomic_path
+from fastsample.core.correction import correct_proba
 from fastsample.core.strategies import undersampling_rate
+from fastsample.engines.batch import as_polars_frame, label_array, sample_frame
+from fastsample.engines.io import ParquetSink, check_output, iter_frames, resolve_source
+from fastsample.engines.parquet import sample_parquet
 from fastsample.errors import InputError
+from fastsample.toolkit.report import imbalance_report
 
 __all__ = [
     "add_class_weight_column",
@@ -61,8 +70,6 @@ def balanced_class_weights(y: Any, sample_weight: Any = None) -> dict[int, float
     -------
     dict ``{0: w_0, 1: w_1}``; after weighting, both classes carry the same total weight.
     """
-    from sklearn.utils.class_weight import compute_class_weight
-
     labels = _labels01(y)
     for cls in (0, 1):
         if not np.any(labels == cls):
@@ -106,8 +113,6 @@ def correct_class_weighted_proba(proba: Any, class_weight: Mapping[int, float]) 
     ``sigmoid(logit(proba) - log(w_1 / w_0))`` via :func:`fastsample.core.correction.correct_proba`.
     Exact for a well-specified logistic model; for other models it removes the prior shift.
     """
-    from fastsample.core.correction import correct_proba
-
     return correct_proba(proba, class_weight_offset(class_weight))
 
 
@@ -136,8 +141,6 @@ def add_class_weight_column(
     class_weight : ``"balanced"`` or a mapping ``{0: w_0, 1: w_1}``
     name : new column's name (must not exist)
     """
-    import polars as pl
-
     is_pandas = type(frame).__module__.startswith("pandas")
     df = pl.from_pandas(frame) if is_pandas else frame
     if not isinstance(df, pl.DataFrame):
@@ -172,17 +175,6 @@ def reweight_parquet(
     -------
     dict with ``class_weight``, ``log_odds_shift``, ``rows``, ``positives``, ``negatives``.
     """
-    import polars as pl
-
-    from fastsample.core.atomic import atomic_path
-    from fastsample.engines.io import (
-        ParquetSink,
-        check_output,
-        iter_frames,
-        resolve_source,
-    )
-    from fastsample.toolkit.report import imbalance_report
-
     src = resolve_source(source)
     out = check_output(output, overwrite=overwrite, source=src)
     if name in src.schema.names:
@@ -199,8 +191,6 @@ def reweight_parquet(
         "positives": rep.positives,
         "negatives": rep.negatives,
     }
-    import pyarrow as pa
-
     schema = src.schema.append(pa.field(name, pa.float64()))
     with atomic_path(out, overwrite=overwrite) as tmp:
         sink = ParquetSink(tmp, schema)
@@ -246,8 +236,6 @@ def undersample(
     return_info : bool
         Also return the sampling core's info dict (counts, plan).
     """
-    from fastsample.engines.batch import as_polars_frame, label_array, sample_frame
-
     df, label_name, _ = as_polars_frame(frame, label)
     if not isinstance(label_name, str) or label_name not in df.columns:
         raise InputError(f"label column {label!r} not found")
@@ -282,9 +270,6 @@ def undersample_parquet(
     :func:`fastsample.engines.parquet.sample_parquet` with ``strategy="uniform"`` at the rate
     :func:`undersampling_rate` gives. Extra keyword arguments go to the engine.
     """
-    from fastsample.engines.parquet import sample_parquet
-    from fastsample.toolkit.report import imbalance_report
-
     rep = imbalance_report(source, label=label, per_file=False)
     rate = undersampling_rate(rep.positives, rep.negatives, negatives_per_positive)
     return sample_parquet(

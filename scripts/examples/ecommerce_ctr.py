@@ -49,14 +49,9 @@ def run(
     from fastsample.engines.parquet import sample_parquet, train_pilot
     from fastsample.harness.synthetic import generate
     from fastsample.models.offset_logistic import OffsetLogisticRegression
-    from fastsample.toolkit.evaluation import (
-        evaluate,
-        evaluate_parquet,
-        new_figure,
-        plot_evaluation,
-        save_figure,
-    )
-    from fastsample.toolkit.report import imbalance_report, plot_imbalance
+    from fastsample.toolkit.evaluation import evaluate, evaluate_parquet
+    from fastsample.toolkit.plots import new_figure, plot_evaluation, plot_imbalance, save_figure
+    from fastsample.toolkit.report import imbalance_report
 
     say = (lambda *a: None) if quiet else print
     os.makedirs(out, exist_ok=True)

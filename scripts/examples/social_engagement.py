@@ -141,9 +141,10 @@ def run(
     from fastsample.engines.batch import sample_frame
     from fastsample.models.offset_logistic import OffsetLogisticRegression
     from fastsample.models.online import SlidingWindowLearner
-    from fastsample.toolkit.evaluation import evaluate, plot_evaluation
+    from fastsample.toolkit.evaluation import evaluate
     from fastsample.toolkit.monitor import PerformanceMonitor
-    from fastsample.toolkit.report import imbalance_report, plot_imbalance
+    from fastsample.toolkit.plots import plot_evaluation, plot_imbalance
+    from fastsample.toolkit.report import imbalance_report
 
     say = (lambda *a: None) if quiet else print
     os.makedirs(out, exist_ok=True)

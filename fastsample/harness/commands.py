@@ -1,0 +1,249 @@
+"""What each ``fastsample`` command does once its arguments are parsed.
+
+:mod:`fastsample.cli` parses and dispatches here; each handler calls the library and prints.
+The library modules are imported inside the handlers on purpose: ``fastsample --help`` and a
+command's start-up then load only what that command uses (NumPy, Polars, Numba and
+scikit-learn take most of a second to import).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Any
+
+__all__ = ["HANDLERS", "PROG", "UsageError", "print_json"]
+
+PROG = "fastsample"
+
+
+class UsageError(Exception):
+    """Bad command-line usage detected after parsing (the CLI reports it as argparse does)."""
+
+
+def print_json(obj: Any) -> None:
+    """Write ``obj`` as indented JSON to stdout (values JSON cannot hold as strings)."""
+    sys.stdout.write(json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from fastsample.harness.synthetic import generate
+
+    info = generate(
+        args.output,
+        rows=args.rows,
+        features=args.features,
+        event_rate=args.event_rate,
+        seed=args.seed,
+        overwrite=args.overwrite,
+        progress=not args.quiet,
+    )
+    if not args.quiet:
+        print(
+            f"wrote {args.output}: {info['rows']:,} rows, {info['positives']:,} positives "
+            f"({info['positives'] / max(info['rows'], 1):.4%}), {info['bytes'] / 2**20:,.1f} MiB"
+        )
+    return 0
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from fastsample.engines.io import check_output, describe, resolve_source
+
+    if args.plot is not None:
+        if args.label is None:
+            raise UsageError("--plot needs --label")
+        check_output(args.plot, overwrite=args.overwrite)
+    source = resolve_source(args.source)
+    info = describe(source, label=args.label)
+    if args.label is not None and info.get("binary"):
+        from fastsample.toolkit.frames import weighted_label_totals
+
+        weighted = weighted_label_totals(source, label=args.label, weight=args.weight)
+        if weighted["weight"] is not None:
+            info["weighted"] = weighted
+    if args.plot is not None:
+        from fastsample.toolkit.plots import plot_imbalance
+
+        plot_imbalance(
+            source,
+            args.plot,
+            label=args.label,
+            features=args.plot_features,
+            overwrite=args.overwrite,
+        )
+    if args.json:
+        print_json(info)
+        return 0
+    print(f"files: {info['files']}")
+    print(f"rows:  {info['rows']:,}")
+    print("schema:")
+    width = max((len(n) for n in info["schema"]), default=0)
+    for name, typ in info["schema"].items():
+        print(f"  {name:<{width}}  {typ}")
+    if args.label is not None:
+        print(f"label {args.label!r}:")
+        for value, n in info["counts"].items():
+            print(f"  {value:>6}: {n:,}")
+        if info["binary"]:
+            rate = info["event_rate"]
+            ratio = info["imbalance_ratio"]
+            print(f"event rate: {rate:.6g}" if rate is not None else "event rate: n/a")
+            print(
+                f"imbalance ratio (negatives per positive): {ratio:,.1f}"
+                if ratio is not None
+                else "imbalance ratio: n/a (no positives)"
+            )
+            w = info.get("weighted")
+            if w is not None:
+                shown = f"{w['event_rate']:.6g}" if w["event_rate"] is not None else "n/a"
+                print(
+                    f"weighted by {w['weight']!r} (population estimate): positives "
+                    f"{w['positives']:,.1f}, negatives {w['negatives']:,.1f}, event rate {shown}"
+                )
+        else:
+            print("label is not binary 0/1")
+    if args.plot is not None:
+        print(f"plot: {args.plot}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from fastsample.engines.io import check_output
+    from fastsample.toolkit.evaluation import evaluate_parquet
+    from fastsample.toolkit.plots import plot_evaluation
+
+    if args.plot is not None:
+        check_output(args.plot, overwrite=args.overwrite)
+    result = evaluate_parquet(
+        args.source,
+        label=args.label,
+        score=args.score,
+        weight=args.weight,
+        n_bins=args.bins,
+        strategy=args.strategy,
+        method=args.method,
+    )
+    metrics = {**result.as_dict(), "weight": result.weight or "none"}
+    if args.weight == "auto" and result.weight is not None:
+        sys.stderr.write(
+            f"{PROG}: weighted by {result.weight!r}, the sample's weight column"
+            " (--weight none for the sample's own, unweighted metrics)\n"
+        )
+    if args.plot is not None:
+        plot_evaluation(result, args.plot, overwrite=args.overwrite)
+        metrics["plot"] = args.plot
+    if args.json:
+        print_json(metrics)
+        return 0
+    width = max(len(k) for k in metrics)
+    for name, value in metrics.items():
+        shown = f"{value:.6g}" if isinstance(value, float) else str(value)
+        print(f"{name:<{width}}  {shown}")
+    return 0
+
+
+def cmd_pilot(args: argparse.Namespace) -> int:
+    from fastsample.engines.io import check_output, resolve_source
+    from fastsample.engines.parquet import train_pilot
+
+    src = resolve_source(args.source)
+    out = check_output(args.output, overwrite=args.overwrite, source=src)
+    pilot = train_pilot(
+        src,
+        label=args.label,
+        features=args.features,
+        model=args.model,
+        rows=args.rows,
+        seed=args.seed,
+        key=args.key,
+        progress=not args.quiet,
+    )
+    pilot.save(out)
+    if not args.quiet:
+        meta = pilot.meta
+        print(
+            f"wrote {args.output}: {args.model} pilot on {meta.get('sample_rows', 0):,} sampled "
+            f"rows ({pilot.n_positive:,} positives, {pilot.n_negative:,} negatives in the "
+            f"source), {len(pilot.features)} features, fingerprint {pilot.fingerprint}"
+        )
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from fastsample.engines.parquet import sample_parquet
+
+    report = sample_parquet(
+        args.source,
+        args.output,
+        label=args.label,
+        features=args.features,
+        pilot=args.pilot,
+        strategy=args.strategy,
+        rate=args.rate,
+        seed=args.seed,
+        key=args.key,
+        floor=args.floor,
+        exact=args.exact,
+        chunk_rows=args.chunk_rows,
+        overwrite=args.overwrite,
+        progress=not args.quiet,
+        report=args.report,
+        pilot_rows=args.pilot_rows,
+        pilot_model=args.model,
+    )
+    if not args.quiet:
+        print(f"wrote {args.output}: {report}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from fastsample.harness.demo import run_demo
+
+    result = run_demo(
+        rows=args.rows,
+        features=args.features,
+        event_rate=args.event_rate,
+        rate=args.rate,
+        seed=args.seed,
+        workdir=args.dir,
+        progress=not args.quiet,
+    )
+    if args.json:
+        print_json(asdict(result))
+    else:
+        print(result.table())
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from fastsample.harness.bench import as_dict, run_engine_bench
+
+    rss = None if args.no_rss else (args.rss_small, args.rss_large)
+    result = run_engine_bench(
+        rows=args.rows,
+        features=args.features,
+        rate=args.rate,
+        repeats=args.repeats,
+        workdir=args.dir,
+        rss_rows=rss,
+        progress=not args.quiet,
+    )
+    if args.json:
+        print_json(as_dict(result))
+    else:
+        print(result.table())
+    return 0
+
+
+HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "bench": cmd_bench,
+    "demo": cmd_demo,
+    "generate": cmd_generate,
+    "inspect": cmd_inspect,
+    "evaluate": cmd_evaluate,
+    "pilot": cmd_pilot,
+    "sample": cmd_sample,
+}
