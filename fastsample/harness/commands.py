@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
+
+from fastsample.errors import InputError
 
 __all__ = ["HANDLERS", "PROG", "UsageError", "print_json"]
 
@@ -172,9 +175,19 @@ def cmd_pilot(args: argparse.Namespace) -> int:
     return 0
 
 
+# Output names that promise another format: fastsample writes Parquet only.
+_NOT_PARQUET = {".csv", ".tsv", ".txt", ".json", ".jsonl", ".ndjson", ".xlsx", ".feather", ".arrow"}
+
+
 def cmd_sample(args: argparse.Namespace) -> int:
     from fastsample.engines.parquet import sample_parquet
 
+    suffix = os.path.splitext(str(args.output))[1].lower()
+    if suffix in _NOT_PARQUET:
+        raise InputError(
+            f"output {args.output!r} names a {suffix[1:].upper()} file, but fastsample writes "
+            "Parquet; name it .parquet (convert afterwards, e.g. with Polars)"
+        )
     report = sample_parquet(
         args.source,
         args.output,

@@ -1,4 +1,4 @@
-"""Evaluating a fastsample sample is weighted by its own weight column by default (issue 11, #8)."""
+"""CLI truths (issue 11): a sample is evaluated with its weights by default; -o names Parquet."""
 
 from __future__ import annotations
 
@@ -88,3 +88,12 @@ def test_inspect_takes_weight(sample, capsys):
     assert "weighted" not in info
     assert main(["inspect", str(sample), "-l", "y"]) == 0
     assert "population estimate" in capsys.readouterr().out
+
+
+def test_sample_refuses_an_output_named_csv(tmp_path, capsys):
+    src = tmp_path / "in.parquet"
+    pl.DataFrame({"id": [1, 2], "y": [0, 1]}).write_parquet(src)
+    out = tmp_path / "out.csv"
+    code = main(["sample", str(src), "-o", str(out), "-l", "y", "--strategy", "uniform", "-q"])
+    assert code == 2 and not out.exists()
+    assert "out.csv" in capsys.readouterr().err
