@@ -6,6 +6,8 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 bash scripts/bootstrap.sh all
 export PATH="$root/.venv/bin:$PATH"
-echo "== ruff"; ruff check fastsample tests benchmarks scripts; ruff format --check -q fastsample tests benchmarks scripts
+echo "== ruff"; ruff check fastsample tests benchmarks scripts conftest.py
+ruff format --check -q fastsample tests benchmarks scripts conftest.py
 echo "== mypy"; mypy
+# pytest also runs every docstring example in fastsample/ (pyproject.toml: --doctest-modules).
 echo "== pytest"; python -m pytest -q "$@"

@@ -7,27 +7,19 @@ import polars as pl
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from fastsample.core.correction import (
-    correct_log_odds,
-    correct_proba,
-    log_odds_offset,
-    sample_weight_from_prob,
-)
+from fastsample.core.correction import correct_log_odds, correct_proba, log_odds_offset
 from fastsample.core.strategies import inclusion_probabilities
 from fastsample.engines.batch import sample_frame
 from fastsample.errors import InputError
 from fastsample.testing.reference import tutorial_correct_probabilities
 
 
-def test_offset_and_weight_identities() -> None:
+def test_offset_identities() -> None:
     pi = np.array([1.0, 0.5, 1e-6, 2.0**-53])
     np.testing.assert_array_equal(log_odds_offset(pi), -np.log(pi))
-    np.testing.assert_array_equal(sample_weight_from_prob(pi), 1 / pi)
     np.testing.assert_allclose(log_odds_offset(pi, np.full(4, 0.25)), np.log(0.25) - np.log(pi))
     with pytest.raises(InputError):
         log_odds_offset([0.0])
-    with pytest.raises(InputError):
-        sample_weight_from_prob([1.5])
 
 
 def test_correct_proba_is_he_et_al_for_a_uniform_rate() -> None:

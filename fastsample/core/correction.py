@@ -60,14 +60,6 @@ def log_odds_offset(a0: Any, a1: Any = None) -> np.ndarray:
     return np.log(a1) - np.log(a0)
 
 
-def sample_weight_from_prob(prob: Any) -> np.ndarray:
-    """Inverse-probability (Horvitz–Thompson) weights ``1 / a_y``."""
-    p = np.asarray(prob, dtype=np.float64)
-    if p.size and ((p <= 0) | (p > 1) | np.isnan(p)).any():
-        raise InputError("inclusion probabilities must lie in (0, 1]")
-    return 1.0 / p
-
-
 def correct_log_odds(log_odds: Any, offset: Any) -> np.ndarray:
     """Population log-odds of a model trained on the sample *without* an offset.
 

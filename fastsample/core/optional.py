@@ -5,6 +5,9 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
+# The example below imports matplotlib: without it the example is skipped (see conftest.py).
+__doctest_requires__ = {"require": ("matplotlib",)}
+
 
 def require(module: str, extra: str) -> ModuleType:
     """Import ``module`` or raise an ``ImportError`` naming the extra that provides it.
@@ -15,6 +18,15 @@ def require(module: str, extra: str) -> ModuleType:
         Importable module name, e.g. ``"matplotlib.pyplot"``.
     extra : str
         The fastsample extra that installs it, e.g. ``"plot"``.
+
+    Examples
+    --------
+    >>> require("matplotlib.figure", "plot").__name__
+    'matplotlib.figure'
+    >>> require("no_such_module", "plot")
+    Traceback (most recent call last):
+    ...
+    ImportError: no_such_module is required for this feature; install it with: pip install 'fastsample[plot]'
     """
     try:
         return importlib.import_module(module)
