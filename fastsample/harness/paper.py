@@ -1,7 +1,9 @@
 """Reproduction of the simulation of Wang, Zhang & Wang (NeurIPS 2021).
 
-Rare-event logistic data as in the authors' code (statistics.md §1.8, case 1 "Normal"),
-the full-data MLE, and the closed-form asymptotic efficiencies of statistics.md Target A.
+Rare-event logistic data as in the authors' code (their case 1, "Normal": six N(0, Sigma)
+covariates with Sigma_ij = 0.5^|i-j| / 4, intercept -7.65, every slope -1), the full-data MLE,
+and the closed-form asymptotic efficiencies of the 1-D example (x ~ N(0, 1), slope 1) from the
+paper's theorems 2 and 4.
 ``scripts/reproduce_paper.py`` runs the full comparison; the tests run a small one.
 """
 
@@ -80,11 +82,11 @@ def full_data_mle(X: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.r_[model.intercept_, model.coef_[0]]
 
 
-# -- Target A: closed-form asymptotic efficiencies (statistics.md §1.4, Target A) --------------
+# -- closed-form asymptotic efficiencies of the 1-D example (theorems 2 and 4) ---------------
 
 
 def asymptotic_efficiency_1d(r: float, n_nodes: int = 200) -> dict[str, float]:
-    """``tr(V) / tr(V_full)`` for the 1-D example of statistics.md Target A.
+    """``tr(V) / tr(V_full)`` of each estimator in a 1-D example (the paper's theorems 2 and 4).
 
     ``x ~ N(0, 1)``, ``f(x) = x``, ``gdot = (1, x)``; ``r`` = positives per kept negative
     (``c E e^f``). Expectations by ``n_nodes``-point Gauss-Hermite quadrature.
@@ -136,7 +138,7 @@ def asymptotic_efficiency_1d(r: float, n_nodes: int = 200) -> dict[str, float]:
     }
 
 
-# -- the comparison of statistics.md §1.8 --------------------------------------------------------
+# -- the paper's simulation: every method on fresh data, MSE over the coefficients ------------
 
 #: (label, strategy, correction) of every subsampling method compared.
 METHODS: tuple[tuple[str, str, str], ...] = (
@@ -357,7 +359,7 @@ def markdown_report(rows: list[dict], *, command: str, seconds: float, n_rows: i
         f"N = {n_rows}, {reps} repetitions (fresh data each), wall time {seconds:.0f} s. "
         f"Mean positives N1 = {np.mean([r['kept_positives'] for r in rows if r['method'] == 'full']):.0f}.",
         "",
-        "Design (statistics.md §1.8): six N(0, Sigma) covariates, Sigma_ij = 0.5^|i-j| / 4, "
+        "Design (the paper's simulation, case 1): six N(0, Sigma) covariates, Sigma_ij = 0.5^|i-j| / 4, "
         "intercept -7.65, slopes -1; a case-control pilot of about 200 rows (unpenalised "
         "logistic fit, intercept corrected); every method keeps an expected `budget` negatives "
         "(water-filled kappa) and every positive, except LCC whose kappa is solved for the same "
