@@ -19,6 +19,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import polars as pl
+
+from fastsample.core import glm_kernels as _glm_kernels
+from fastsample.core import kernels as _kernels
+from fastsample.core.numba_config import SERIAL
+from fastsample.engines.parquet import sample_parquet, train_pilot
+from fastsample.harness.synthetic import click_log, click_log_coefficients, click_log_intercept
+from fastsample.harness.synthetic import generate as generate_log
+from fastsample.models.offset_logistic import OffsetLogisticRegression
+from fastsample.toolkit.evaluation import evaluate
 
 
 @dataclass
@@ -71,10 +81,6 @@ class DemoResult:
 
 def _compilations() -> int:
     """Numba compilations so far in this process (cache misses of fastsample's kernels)."""
-    from fastsample.core import glm_kernels as _glm_kernels
-    from fastsample.core import kernels as _kernels
-    from fastsample.core.numba_config import SERIAL
-
     count = 0
     for obj in [*vars(_kernels).values(), *vars(_glm_kernels).values(), *SERIAL.values()]:
         stats = getattr(obj, "stats", None)
@@ -116,14 +122,6 @@ def run_demo(
     seed : int
         Seed of the data, the pilot and the sample.
     """
-    import polars as pl
-
-    from fastsample.engines.parquet import sample_parquet, train_pilot
-    from fastsample.harness.synthetic import click_log, click_log_coefficients, click_log_intercept
-    from fastsample.harness.synthetic import generate as generate_log
-    from fastsample.models.offset_logistic import OffsetLogisticRegression
-    from fastsample.toolkit.evaluation import evaluate
-
     with tempfile.TemporaryDirectory(prefix="fastsample-demo-") as tmp:
         where = workdir or tmp
         os.makedirs(where, exist_ok=True)

@@ -10,12 +10,16 @@ paper's theorems 2 and 4.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
+from sklearn.base import clone
+from sklearn.linear_model import LogisticRegression
 
-if TYPE_CHECKING:
-    from fastsample.core.pilot import Pilot
+from fastsample.core.correction import log_odds_offset
+from fastsample.core.hashing import derive_seed, uniform_from_keys
+from fastsample.core.pilot import Pilot, fit_pilot
+from fastsample.core.strategies import clip_probabilities, inclusion_scores, solve_kappa
+from fastsample.models.offset_logistic import OffsetLogisticRegression
 
 __all__ = [
     "PAPER_ALPHA",
@@ -76,8 +80,6 @@ def generate_normal_case(
 
 def full_data_mle(X: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Unpenalised logistic MLE on every row, as ``(intercept, coef...)``."""
-    from fastsample.models.offset_logistic import OffsetLogisticRegression
-
     model = OffsetLogisticRegression(C=np.inf).fit(X, y)
     return np.r_[model.intercept_, model.coef_[0]]
 
@@ -161,18 +163,11 @@ def paper_pilot(
     ``misspecify`` (7 values, intercept first) is added to the fitted population-scale
     coefficients, as in the authors' misspecified-pilot experiment (``1.5 * U(0, 1)`` each).
     """
-    from sklearn.base import clone
-    from sklearn.linear_model import LogisticRegression
-
-    from fastsample.core.pilot import fit_pilot
-
     pilot = fit_pilot(
         X, y, features=FEATURES, model=LogisticRegression(C=np.inf), seed=seed, max_rows=n0
     )
     if misspecify is None:
         return pilot
-    from fastsample.core.pilot import Pilot as _Pilot
-
     shift = np.asarray(misspecify, dtype=np.float64)
     model = clone(pilot.model)
     model.classes_ = pilot.model.classes_
@@ -180,7 +175,7 @@ def paper_pilot(
     model.intercept_ = pilot.model.intercept_ + shift[0]
     model.n_features_in_ = pilot.model.n_features_in_
     # The information matrix stays the consistent pilot's: only the scores are perturbed.
-    return _Pilot(
+    return Pilot(
         model=model,
         features=pilot.features,
         logit_shift=pilot.logit_shift,
@@ -202,8 +197,6 @@ def draw_subsample(
     given) positives are thinned too, so kappa is solved for the same expected total size
     ``N1 + budget`` as the other strategies: all methods are compared at equal size.
     """
-    from fastsample.core.strategies import clip_probabilities, solve_kappa
-
     neg = y == 0
     if h1 is None:
         kappa = solve_kappa(h0[neg], float(budget))
@@ -232,11 +225,6 @@ def subsample_fits(
     :func:`fastsample.core.hashing.uniform_from_keys` on the row index (the same uniforms for
     every method: common random numbers sharpen the comparison between methods).
     """
-    from fastsample.core.correction import log_odds_offset
-    from fastsample.core.hashing import uniform_from_keys
-    from fastsample.core.strategies import inclusion_scores
-    from fastsample.models.offset_logistic import OffsetLogisticRegression
-
     u = uniform_from_keys(np.arange(y.shape[0], dtype=np.int64), seed)
     eta = pilot.logits(X)
     neg = y == 0
@@ -279,8 +267,6 @@ def run_replicate(
 
     Returns one record per (pilot, method, budget), plus one ``full`` record.
     """
-    from fastsample.core.hashing import derive_seed
-
     rep_seed = derive_seed(seed, f"rep-{rep}")
     rng = np.random.default_rng(rep_seed)
     data = generate_normal_case(n_rows, rng)

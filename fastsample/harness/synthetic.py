@@ -30,6 +30,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from fastsample.core.atomic import atomic_path
+from fastsample.core.progress import progress_bar
+from fastsample.engines.io import check_output, dictionary_columns, file_size
 from fastsample.errors import InputError
 
 BLOCK_ROWS = 1 << 20
@@ -176,10 +179,6 @@ def generate(
     dict
         ``rows``, ``positives``, ``intercept``, ``bytes``.
     """
-    from fastsample.core.atomic import atomic_path
-    from fastsample.core.progress import progress_bar
-    from fastsample.engines.io import check_output, dictionary_columns, file_size
-
     _check(rows, features, event_rate, seed)
     out = check_output(path, overwrite=overwrite)
     positives = 0
