@@ -2,7 +2,7 @@
 
 The handlers live in :mod:`fastsample.harness.commands` and import the heavy modules (NumPy,
 Polars, Numba, scikit-learn) only when they run, so that ``fastsample --help`` stays fast; the
-choices offered here are the library's own lists (:mod:`fastsample.core.choices`).
+choices offered here are the library's own lists (:mod:`fastsample.core.names`).
 
 Exit status: 0 on success, 2 on bad usage or bad input (one line on stderr, no traceback), 1 on
 an unexpected failure, 130 when interrupted.
@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from fastsample import __version__
-from fastsample.core.choices import CALIBRATION_BINNINGS, EVALUATION_METHODS, STRATEGIES
+from fastsample.core.names import CALIBRATION_BINNINGS, EVALUATION_METHODS, STRATEGIES
 from fastsample.errors import InputError
 from fastsample.harness.commands import HANDLERS, PROG, UsageError
 

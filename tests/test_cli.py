@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from fastsample.cli import build_parser, main
-from fastsample.core.choices import CALIBRATION_BINNINGS, EVALUATION_METHODS, STRATEGIES
+from fastsample.core.names import CALIBRATION_BINNINGS, EVALUATION_METHODS, STRATEGIES
 from fastsample.core.strategies import strategy_code
 from fastsample.errors import InputError
 from fastsample.toolkit.metrics import calibration_curve

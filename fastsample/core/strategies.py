@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from fastsample.core import kernels as K
-from fastsample.core.choices import STRATEGIES
+from fastsample.core.names import STRATEGIES
 from fastsample.errors import InputError
 
 _CODES = {

@@ -37,7 +37,7 @@ import numpy as np
 import polars as pl
 from sklearn.metrics import precision_recall_curve, roc_curve
 
-from fastsample.core.choices import EVALUATION_METHODS
+from fastsample.core.names import EVALUATION_METHODS
 from fastsample.engines.io import resolve_source
 from fastsample.engines.scan import describe_files, scan
 from fastsample.errors import InputError

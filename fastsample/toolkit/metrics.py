@@ -17,7 +17,7 @@ import numpy as np
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 from sklearn.metrics import log_loss as sk_log_loss
 
-from fastsample.core.choices import CALIBRATION_BINNINGS
+from fastsample.core.names import CALIBRATION_BINNINGS
 from fastsample.errors import InputError
 
 __all__ = [
