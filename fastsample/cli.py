@@ -4,8 +4,9 @@ The handlers live in :mod:`fastsample.harness.commands` and import the heavy mod
 Polars, Numba, scikit-learn) only when they run, so that ``fastsample --help`` stays fast; the
 choices offered here are the library's own lists (:mod:`fastsample.core.names`).
 
-Exit status: 0 on success, 2 on bad usage or bad input (one line on stderr, no traceback), 1 on
-an unexpected failure, 130 when interrupted.
+Exit status: 0 on success, 2 on bad usage or bad input (one line on stderr, no traceback) —
+storage failures such as a full disk, a read-only file system, a denied permission or an
+unreachable endpoint included —, 1 on an unexpected failure, 130 when interrupted.
 """
 
 from __future__ import annotations
@@ -78,6 +79,30 @@ def _names(text: str) -> list[str]:
 # --------------------------------------------------------------------------- parser
 
 
+def _option(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE")
+    return key.strip(), value
+
+
+def _add_source_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--format",
+        choices=["parquet", "csv", "ndjson"],
+        default=None,
+        help="input format (default from the extension; Parquet otherwise)",
+    )
+    p.add_argument(
+        "--storage-option",
+        type=_option,
+        action="append",
+        metavar="KEY=VALUE",
+        help="filesystem option for s3:// gs:// abfs:// hdfs:// URIs (repeatable), "
+        "e.g. endpoint_url=http://127.0.0.1:9000 or region=eu-west-1",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``fastsample`` command."""
     parser = argparse.ArgumentParser(
@@ -112,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="Parquet file(s), a glob or a directory (hive partitions ok)",
     )
     p.add_argument("--label", "-l", help="label column to count")
+    _add_source_options(p)
     p.add_argument(
         "--weight",
         "-w",
@@ -152,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="row weight column, or 'none'; default: a fastsample sample's own weight column "
         "(so the metrics estimate the population's), no weights on other files",
     )
+    _add_source_options(p)
     p.add_argument("--plot", metavar="PNG", help="draw ROC, precision-recall and calibration")
     p.add_argument("--bins", type=_positive_int, default=10, help="calibration bins (10)")
     p.add_argument(
@@ -177,6 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("source", metavar="SOURCE", nargs="+", help="Parquet file(s), glob or directory")
     p.add_argument("-o", "--output", required=True, metavar="PILOT", help="pilot file to write")
+    _add_source_options(p)
     p.add_argument("--label", "-l", required=True, help="0/1 label column")
     p.add_argument(
         "--features",
@@ -205,7 +233,27 @@ def build_parser() -> argparse.ArgumentParser:
         "log_odds_offset.",
     )
     p.add_argument("source", metavar="SOURCE", nargs="+", help="Parquet file(s), glob or directory")
-    p.add_argument("-o", "--output", required=True, metavar="OUT", help="output Parquet file")
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="OUT",
+        help="output Parquet file, or dataset directory/prefix (local path or URI)",
+    )
+    _add_source_options(p)
+    p.add_argument(
+        "--max-rows-per-file",
+        type=_count,
+        default=None,
+        help="write OUT as a dataset of files of at most this many rows",
+    )
+    p.add_argument(
+        "--partition-by",
+        type=_names,
+        default=None,
+        metavar="COL[,COL]",
+        help="write OUT as a hive-partitioned dataset (COL=value/ directories)",
+    )
     p.add_argument("--label", "-l", required=True, help="0/1 label column")
     p.add_argument(
         "--key",
@@ -338,12 +386,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as exc:
+        from fastsample.engines.storage import is_environment_error, reason
+
+        if not is_environment_error(exc):
+            return _unexpected()
+        where = f" {exc.filename!r}" if getattr(exc, "filename", None) else ""
+        sys.stderr.write(
+            f"{PROG}: error: cannot write{where}: {reason(exc)}; nothing was written\n"
+        )
+        return 2
     except ImportError as exc:
         if "fastsample[" not in str(exc):
             raise
         sys.stderr.write(f"{PROG}: {' '.join(str(exc).split())}\n")
         return 1
     except Exception:
-        sys.stderr.write(f"{PROG}: unexpected error (please report it):\n")
-        traceback.print_exc()
-        return 1
+        return _unexpected()
+
+
+def _unexpected() -> int:
+    """Report the exception being handled as a bug: a traceback, exit status 1."""
+    sys.stderr.write(f"{PROG}: unexpected error (please report it):\n")
+    traceback.print_exc()
+    return 1

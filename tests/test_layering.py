@@ -170,7 +170,6 @@ KNOWN: dict[str, set[str]] = {
     "layers": set(),
     "private": {
         "fastsample.engines.parquet -> fastsample.engines.batch._scores",
-        "fastsample.engines.scan -> fastsample.engines.io._polars_type",
         "fastsample.engines.spark -> fastsample.engines.batch._scores",
         "fastsample.engines.spark -> fastsample.engines.parquet._kept_rows",
     },
@@ -178,7 +177,6 @@ KNOWN: dict[str, set[str]] = {
     "oversized": {
         "fastsample.core.pilot",
         "fastsample.engines.batch",
-        "fastsample.engines.io",
         "fastsample.engines.parquet",
         "fastsample.engines.spark",
     },

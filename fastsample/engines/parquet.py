@@ -31,16 +31,17 @@ from typing import IO, Any
 import numpy as np
 
 from fastsample.core.atomic import atomic_path
-from fastsample.engines.io import (
-    PathLike,
+from fastsample.engines.publish import open_sink
+from fastsample.engines.sinks import check_output
+from fastsample.engines.sources import (
     Source,
-    check_output,
     expand_columns,
     iter_batches,
     iter_frames,
     require_columns,
     resolve_source,
 )
+from fastsample.engines.storage import PathLike
 from fastsample.errors import InputError
 
 #: Rows per batch read from Parquet when ``chunk_rows`` is not given.
@@ -165,6 +166,8 @@ def train_pilot(
     negatives_per_positive: float = 1.0,
     chunk_rows: int | None = None,
     progress: bool = False,
+    storage_options: dict[str, Any] | None = None,
+    format: str | None = None,
 ) -> Any:
     """Train a pilot on a case-control sample streamed out of a Parquet source.
 
@@ -207,7 +210,12 @@ def train_pilot(
     if isinstance(cap, bool) or not isinstance(cap, (int, np.integer)) or cap <= 0:
         raise InputError(f"rows must be a positive integer, got {rows!r}")
     batch = _chunk_rows(chunk_rows)
-    src = resolve_source(source)
+    src = resolve_source(source, storage_options=storage_options, format=format)
+    if not src.reusable:
+        raise InputError(
+            f"training a pilot reads {src.files[0]} twice, but it can be read only once; "
+            "train the pilot on a file or a re-readable source and pass it"
+        )
     _label_type_check(src, label)
     if isinstance(features, str):
         features = [features]
@@ -547,7 +555,7 @@ def _validate(strategy: str, rate: Any, floor: Any, seed: Any) -> float:
 
 
 def sample_parquet(
-    source: PathLike | Sequence[PathLike],
+    source: Any,
     output: PathLike,
     *,
     label: str,
@@ -566,6 +574,10 @@ def sample_parquet(
     columns: Any = None,
     pilot_rows: int | None = None,
     pilot_model: Any = "logistic",
+    storage_options: dict[str, Any] | None = None,
+    format: str | None = None,
+    max_rows_per_file: int | None = None,
+    partition_by: str | Sequence[str] | None = None,
 ) -> SampleReport:
     """Sample a Parquet source far larger than memory into one Parquet file.
 
@@ -573,14 +585,20 @@ def sample_parquet(
     probability ``clip(kappa * h(x), floor, 1)`` (DESIGN.md §2). The output holds the input
     columns unchanged plus ``sampling_prob``, ``sample_weight`` and ``log_odds_offset``, and
     the parameters, pilot fingerprint, kappa and counts as JSON in the Parquet key-value
-    metadata under ``"fastsample"`` (read it with :func:`fastsample.engines.io.read_metadata`).
+    metadata under ``"fastsample"`` (read it with :func:`fastsample.engines.sinks.read_metadata`).
 
     Parameters
     ----------
-    source : path, glob, directory (hive partitions ok) or list of them
-    output : path
-        Output file. Written atomically; refused if it exists (unless ``overwrite``) or is an
-        input.
+    source : path, URI, glob, directory (hive partitions ok), list of them, or an open stream
+        Parquet, CSV or NDJSON files, local or on object storage (``s3://``, ``gs://``,
+        ``abfs://``, ``hdfs://``), or a ``pyarrow.dataset.Dataset``, ``RecordBatchReader``,
+        Polars ``LazyFrame`` or any ``__arrow_c_stream__`` object, read batch by batch
+        (:mod:`fastsample.engines.sources`). A ``RecordBatchReader`` is read once: give a
+        ``pilot`` and leave ``exact`` off.
+    output : path or URI
+        Output file, or a dataset directory/prefix with ``max_rows_per_file`` or
+        ``partition_by``. Published atomically (:mod:`fastsample.engines.sinks`); refused if
+        it exists (unless ``overwrite``) or is an input.
     label : str
         0/1 label column.
     features : list of str, optional
@@ -610,6 +628,14 @@ def sample_parquet(
         Also write the report as JSON there.
     columns : fastsample.engines.batch.OutputColumns, optional
         Names of the three added columns.
+    storage_options : dict, optional
+        Filesystem options for URIs, input and output (:mod:`fastsample.engines.storage`).
+    format : {"parquet", "csv", "ndjson"}, optional
+        Input format (default from the extension).
+    max_rows_per_file : int, optional
+        Write a dataset of files of at most this many rows.
+    partition_by : str or list of str, optional
+        Write a hive-partitioned dataset by these columns.
 
     Returns
     -------
@@ -619,8 +645,23 @@ def sample_parquet(
 
     t0 = time.perf_counter()
     batch_rows = _chunk_rows(chunk_rows)
-    src = resolve_source(source)
-    out = check_output(output, overwrite=overwrite, source=src)
+    src = resolve_source(source, storage_options=storage_options, format=format)
+    parts = [partition_by] if isinstance(partition_by, str) else list(partition_by or [])
+    sink_options = {
+        "storage_options": storage_options,
+        "max_rows_per_file": max_rows_per_file,
+        "partition_by": parts,
+    }
+    dataset = bool(max_rows_per_file or parts)
+    out = check_output(
+        output, overwrite=overwrite, source=src, dataset=dataset, storage_options=storage_options
+    )
+    if not src.reusable and (exact or (pilot is None and strategy != "uniform")):
+        raise InputError(
+            f"{src.files[0]} can be read only once, and "
+            f"{'exact mode' if exact else 'training a pilot on it'} needs another pass; "
+            "pass a pilot and leave exact mode off, or give a re-readable source"
+        )
     # With a pilot at hand (or none needed) nothing else reads the input first: start decoding
     # now, so the reader works through the start-up below (loading Numba, the pilot, the plan).
     # Reading is harmless if a check below fails: the reader is stopped on the way out.
@@ -656,7 +697,7 @@ def sample_parquet(
                 raise InputError(
                     f"strategy {strategy!r} needs a pilot, or features to train one on the source"
                 )
-            if src.num_rows:
+            if src.num_rows != 0:
                 pilot_obj = train_pilot(
                     src,
                     label=label,
@@ -670,7 +711,7 @@ def sample_parquet(
                 )
 
         target_neg = None
-        if exact and src.num_rows:
+        if exact and src.num_rows != 0:
             plan, n0_exact = _exact_plan(
                 src, label, pilot_obj, strategy, r, seed, floor, cols, batch_rows, progress
             )
@@ -725,6 +766,7 @@ def sample_parquet(
             progress=progress,
             total=src.num_rows,
             t0=t0,
+            sink_options=sink_options,
         )
         if report is not None:
             _write_json(report, rep_obj.to_dict())
@@ -748,8 +790,9 @@ def _stream(
     keys: list[str],
     target_neg: float | None,
     progress: bool,
-    total: int,
+    total: int | None,
     t0: float,
+    sink_options: dict[str, Any] | None = None,
 ) -> None:
     """The sampling pass of :func:`sample_parquet`: draw every batch, write the kept rows and
     the metadata atomically to ``out``, and fill in the counts of ``rep_obj``."""
@@ -758,7 +801,6 @@ def _stream(
     from fastsample import __version__
     from fastsample.core.progress import progress_bar
     from fastsample.engines.batch import draw_indices
-    from fastsample.engines.io import ParquetSink
 
     key_arg = _key_arg(keys)
     # sum(a_y) over the input needs every row's scores: a second scoring pass per batch, paid
@@ -770,70 +812,68 @@ def _stream(
     # Only these columns go through Polars and the kernels; the kept rows are gathered from
     # the Arrow batch itself, so the other columns are never converted (strings included).
     needed = list(dict.fromkeys([label, *(pilot.features if pilot else []), *keys]))
-    with atomic_path(out, overwrite=overwrite) as tmp, _compute_threads():
-        sink = ParquetSink(tmp, schema, threaded=True)
-        try:
-            offset = 0
-            with progress_bar(total=total, desc="sample", enabled=progress) as bar:
-                for batch, path in reader:
-                    frame = pl.from_arrow(batch.select(needed))
-                    assert isinstance(frame, pl.DataFrame)
-                    drawn = draw_indices(
-                        frame,
-                        label=label,
-                        pilot=pilot,
-                        plan=plan,
-                        key=key_arg,
-                        row_offset=offset,
-                        source=repr(path),
-                    )
-                    n = batch.num_rows
-                    offset += n
-                    pos_in = int(np.count_nonzero(drawn.labels))
-                    rep_obj.positives_in += pos_in
-                    rep_obj.negatives_in += n - pos_in
-                    if drawn.index.size:
-                        pos_out = int(np.count_nonzero(drawn.labels[drawn.index]))
-                        rep_obj.positives_out += pos_out
-                        rep_obj.negatives_out += drawn.index.size - pos_out
-                        sink.write(_kept_rows(batch, drawn, schema))
-                    if exact_expected:
-                        e0, e1 = _expected(frame, label, pilot, plan, path)
-                        exp_neg += e0
-                        exp_pos += e1
-                    bar.update(n)
-            rep_obj.rows_in = offset
-            rep_obj.rows_out = rep_obj.positives_out + rep_obj.negatives_out
-            if not exact_expected:
-                exp_pos = float(rep_obj.positives_in)
-                exp_neg = (
-                    plan.expected_negatives / plan.target_negatives * r * rep_obj.negatives_in
-                    if plan.target_negatives
-                    else r * rep_obj.negatives_in
+    with (
+        open_sink(out, schema, overwrite=overwrite, **(sink_options or {})) as sink,
+        _compute_threads(),
+    ):
+        offset = 0
+        with progress_bar(total=total, desc="sample", enabled=progress) as bar:
+            for batch, path in reader:
+                frame = pl.from_arrow(batch.select(needed))
+                assert isinstance(frame, pl.DataFrame)
+                drawn = draw_indices(
+                    frame,
+                    label=label,
+                    pilot=pilot,
+                    plan=plan,
+                    key=key_arg,
+                    row_offset=offset,
+                    source=repr(path),
                 )
-            elif plan.method == "exact":
-                exp_neg = plan.expected_negatives
-            rep_obj.expected_negatives_out = exp_neg
-            rep_obj.expected_positives_out = exp_pos
-            rep_obj.expected_rows_out = exp_neg + exp_pos
-            rep_obj.target_negatives_out = (
-                target_neg if target_neg is not None else r * rep_obj.negatives_in
+                n = batch.num_rows
+                offset += n
+                pos_in = int(np.count_nonzero(drawn.labels))
+                rep_obj.positives_in += pos_in
+                rep_obj.negatives_in += n - pos_in
+                if drawn.index.size:
+                    pos_out = int(np.count_nonzero(drawn.labels[drawn.index]))
+                    rep_obj.positives_out += pos_out
+                    rep_obj.negatives_out += drawn.index.size - pos_out
+                    sink.write(_kept_rows(batch, drawn, schema))
+                if exact_expected:
+                    e0, e1 = _expected(frame, label, pilot, plan, path)
+                    exp_neg += e0
+                    exp_pos += e1
+                bar.update(n)
+        rep_obj.rows_in = offset
+        rep_obj.rows_out = rep_obj.positives_out + rep_obj.negatives_out
+        if not exact_expected:
+            exp_pos = float(rep_obj.positives_in)
+            exp_neg = (
+                plan.expected_negatives / plan.target_negatives * r * rep_obj.negatives_in
+                if plan.target_negatives
+                else r * rep_obj.negatives_in
             )
-            rep_obj.seconds = time.perf_counter() - t0
-            rep_obj.rows_per_second = rep_obj.rows_in / rep_obj.seconds if rep_obj.seconds else 0.0
-            meta = {
-                "fastsample_version": __version__,
-                "plan": plan.metadata(),
-                "pilot_fingerprint": rep_obj.pilot_fingerprint,
-                "pilot_features": pilot.features if pilot is not None else None,
-                "label": label,
-                "key": keys or None,
-                "counts": {k: getattr(rep_obj, k) for k in _COUNT_FIELDS},
-            }
-            sink.close(meta)
-        except BaseException:
-            sink.abort()
-            raise
+        elif plan.method == "exact":
+            exp_neg = plan.expected_negatives
+        rep_obj.expected_negatives_out = exp_neg
+        rep_obj.expected_positives_out = exp_pos
+        rep_obj.expected_rows_out = exp_neg + exp_pos
+        rep_obj.target_negatives_out = (
+            target_neg if target_neg is not None else r * rep_obj.negatives_in
+        )
+        rep_obj.seconds = time.perf_counter() - t0
+        rep_obj.rows_per_second = rep_obj.rows_in / rep_obj.seconds if rep_obj.seconds else 0.0
+        meta = {
+            "fastsample_version": __version__,
+            "plan": plan.metadata(),
+            "pilot_fingerprint": rep_obj.pilot_fingerprint,
+            "pilot_features": pilot.features if pilot is not None else None,
+            "label": label,
+            "key": keys or None,
+            "counts": {k: getattr(rep_obj, k) for k in _COUNT_FIELDS},
+        }
+        sink.close(meta)
 
 
 def _arrow(values: np.ndarray, typ: Any) -> Any:

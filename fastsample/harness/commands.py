@@ -27,6 +27,10 @@ class UsageError(Exception):
     """Bad command-line usage detected after parsing (the CLI reports it as argparse does)."""
 
 
+def _storage(args: argparse.Namespace) -> dict[str, str] | None:
+    return dict(args.storage_option) if getattr(args, "storage_option", None) else None
+
+
 def print_json(obj: Any) -> None:
     """Write ``obj`` as indented JSON to stdout (values JSON cannot hold as strings)."""
     sys.stdout.write(json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
@@ -53,13 +57,14 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from fastsample.engines.io import check_output, describe, resolve_source
+    from fastsample.engines.sinks import check_output
+    from fastsample.engines.sources import describe, resolve_source
 
     if args.plot is not None:
         if args.label is None:
             raise UsageError("--plot needs --label")
         check_output(args.plot, overwrite=args.overwrite)
-    source = resolve_source(args.source)
+    source = resolve_source(args.source, storage_options=_storage(args), format=args.format)
     info = describe(source, label=args.label)
     if args.label is not None and info.get("binary"):
         from fastsample.toolkit.frames import weighted_label_totals
@@ -114,14 +119,15 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from fastsample.engines.io import check_output
+    from fastsample.engines.sinks import check_output
+    from fastsample.engines.sources import resolve_source
     from fastsample.toolkit.evaluation import evaluate_parquet
     from fastsample.toolkit.plots import plot_evaluation
 
     if args.plot is not None:
         check_output(args.plot, overwrite=args.overwrite)
     result = evaluate_parquet(
-        args.source,
+        resolve_source(args.source, storage_options=_storage(args), format=args.format),
         label=args.label,
         score=args.score,
         weight=args.weight,
@@ -149,10 +155,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_pilot(args: argparse.Namespace) -> int:
-    from fastsample.engines.io import check_output, resolve_source
     from fastsample.engines.parquet import train_pilot
+    from fastsample.engines.sinks import check_output
+    from fastsample.engines.sources import resolve_source
 
-    src = resolve_source(args.source)
+    src = resolve_source(args.source, storage_options=_storage(args), format=args.format)
     out = check_output(args.output, overwrite=args.overwrite, source=src)
     pilot = train_pilot(
         src,
@@ -206,6 +213,10 @@ def cmd_sample(args: argparse.Namespace) -> int:
         report=args.report,
         pilot_rows=args.pilot_rows,
         pilot_model=args.model,
+        storage_options=_storage(args),
+        format=args.format,
+        max_rows_per_file=args.max_rows_per_file,
+        partition_by=args.partition_by,
     )
     if not args.quiet:
         print(f"wrote {args.output}: {report}")

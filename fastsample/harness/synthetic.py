@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 
 from fastsample.core.atomic import atomic_path
 from fastsample.core.progress import progress_bar
-from fastsample.engines.io import check_output, dictionary_columns, file_size
+from fastsample.engines.sinks import check_output, dictionary_columns, file_size
 from fastsample.errors import InputError
 
 BLOCK_ROWS = 1 << 20

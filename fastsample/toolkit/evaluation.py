@@ -242,7 +242,8 @@ def evaluate_parquet(
     lf, files = scan(src, [("label", label), ("score", score), ("weight", weight)])
     where = describe_files(files)
     if method == "auto":
-        method = "exact" if src.num_rows <= exact_max_rows else "histogram"
+        rows = src.num_rows
+        method = "exact" if rows is not None and rows <= exact_max_rows else "histogram"
     if method == "exact":
         cols = [label, score, *([weight] if weight else [])]
         df = lf.select(cols).collect(engine="streaming")
