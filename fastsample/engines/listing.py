@@ -59,25 +59,37 @@ def _listing_format(fmt: str) -> str:
 
 
 def _directory(loc: Location, fmt: str) -> tuple[list[str], list[dict[str, str | None]]]:
-    """Files under a directory (sorted) and each one's raw hive values, by pyarrow discovery."""
+    """Files under a directory (sorted) and each one's raw hive values.
+
+    pyarrow's discovery lists the files (recursively, ``_``/``.`` names skipped at every level)
+    without opening any: with an explicit empty schema it neither reads a footer nor unifies
+    the partition keys' inferred types with the files' (which fails when the files hold the key
+    column too, as Polars writes them). pyarrow's ``HivePartitioning`` then parses each file's
+    directories (URL-decoding, ``__HIVE_DEFAULT_PARTITION__`` as null), all values as strings.
+    """
     import pyarrow.dataset as ds
 
     try:
         found = ds.dataset(
-            loc.path,
-            filesystem=loc.filesystem,
-            format=_listing_format(fmt),
-            partitioning=ds.HivePartitioning.discover(infer_dictionary=False),
+            loc.path, filesystem=loc.filesystem, format=_listing_format(fmt), schema=pa.schema([])
         )
     except (OSError, pa.ArrowException) as exc:
         raise InputError(f"cannot list {loc.uri!r}: {reason(exc)}") from None
-    keys = list(found.partitioning.schema.names) if found.partitioning is not None else []
-    rows = []
-    for frag in found.get_fragments():
-        raw = ds.get_partition_keys(frag.partition_expression)
-        rows.append((frag.path, {k: (None if raw[k] is None else str(raw[k])) for k in raw}))
-    rows.sort(key=lambda r: r[0])
-    return [p for p, _ in rows], [{k: r[k] for k in keys if k in r} for _, r in rows]
+    files = sorted(found.files)
+    root = loc.path.rstrip("/" + os.sep)
+    rels = [
+        (f[len(root) :] if f.startswith(root) else os.path.relpath(f, root)).lstrip("/" + os.sep)
+        for f in files
+    ]
+    rels = [r.replace(os.sep, "/") for r in rels]
+    dirs = [r.rpartition("/")[0] for r in rels]
+    keys = [[seg.partition("=")[0] for seg in d.split("/") if "=" in seg] for d in dirs]
+    names = list(dict.fromkeys(keys[0])) if keys else []
+    if not names or any(k != keys[0] for k in keys):
+        return files, [{} for _ in files]
+    hive = ds.HivePartitioning(pa.schema([(k, pa.string()) for k in names]))
+    raw = [ds.get_partition_keys(hive.parse(r)) for r in rels]  # the last segment: the file
+    return files, [{k: r.get(k) for k in names} for r in raw]
 
 
 def expand(loc: Location, fmt: str) -> tuple[list[str], list[dict[str, str | None]], bool]:

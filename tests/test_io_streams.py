@@ -1,0 +1,245 @@
+"""Open streams and text formats as sources (fastsample.engines.sources / streams).
+
+A Polars LazyFrame, a DuckDB relation, a pyarrow RecordBatchReader and a pyarrow Dataset give
+the same sample as the Parquet file they read; memory stays flat in the stream's length; a
+single-pass reader refuses what needs a second pass; CSV and NDJSON go through Polars' lazy
+scanners with the same results and one-line errors.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+import pytest
+
+from fastsample.engines.parquet import sample_parquet, train_pilot
+from fastsample.engines.sources import describe, iter_batches, resolve_source
+from fastsample.errors import InputError
+
+FEATURES = ["f0", "f1", "f2"]
+KW = {"label": "y", "rate": 0.2, "seed": 4, "progress": False}
+
+
+def _table(n: int = 6000, seed: int = 0) -> pa.Table:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 3))
+    p = 1 / (1 + np.exp(-(-3.5 + x @ np.array([1.0, -0.5, 0.25]))))
+    return pa.table(
+        {
+            "id": np.arange(n, dtype=np.int64),
+            "y": (rng.random(n) < p).astype(np.int64),
+            **{f: x[:, i] for i, f in enumerate(FEATURES)},
+        }
+    )
+
+
+@pytest.fixture
+def log(tmp_path):
+    path = tmp_path / "log.parquet"
+    pq.write_table(_table(), path, row_group_size=1000)
+    return path
+
+
+@pytest.fixture
+def pilot(log):
+    return train_pilot(str(log), label="y", features=FEATURES, seed=1)
+
+
+def _open(kind: str, path):
+    if kind == "lazyframe":
+        return pl.scan_parquet(path)
+    if kind == "duckdb":
+        duckdb = pytest.importorskip("duckdb")
+        return duckdb.sql(f"SELECT * FROM read_parquet('{path}')")
+    if kind == "reader":
+        batches = pq.ParquetFile(path).iter_batches(batch_size=700)
+        return pa.RecordBatchReader.from_batches(pq.read_schema(path), batches)
+    return ds.dataset(path, format="parquet")
+
+
+@pytest.mark.parametrize("kind", ["lazyframe", "duckdb", "reader", "dataset"])
+def test_streams_sample_like_the_file(tmp_path, log, pilot, kind):
+    want = sample_parquet(str(log), str(tmp_path / "want.parquet"), pilot=pilot, **KW)
+    got = sample_parquet(_open(kind, log), str(tmp_path / "got.parquet"), pilot=pilot, **KW)
+    assert got.rows_out == want.rows_out > 0 and got.rows_in == want.rows_in
+    assert pl.read_parquet(tmp_path / "got.parquet").equals(
+        pl.read_parquet(tmp_path / "want.parquet")
+    )
+
+
+@pytest.mark.parametrize("kind", ["lazyframe", "duckdb", "dataset"])
+def test_re_readable_streams_train_their_own_pilot_and_run_exact(tmp_path, log, kind):
+    want = sample_parquet(
+        str(log), str(tmp_path / "w.parquet"), features=FEATURES, exact=True, **KW
+    )
+    got = sample_parquet(
+        _open(kind, log), str(tmp_path / "g.parquet"), features=FEATURES, exact=True, **KW
+    )
+    assert got.pilot_fingerprint == want.pilot_fingerprint
+    assert got.kappa == want.kappa and got.rows_out == want.rows_out
+
+
+def test_a_reader_is_read_once(tmp_path, log, pilot):
+    with pytest.raises(InputError, match="can be read only once"):
+        sample_parquet(_open("reader", log), str(tmp_path / "o.parquet"), features=FEATURES, **KW)
+    with pytest.raises(InputError, match="exact mode"):
+        sample_parquet(
+            _open("reader", log), str(tmp_path / "o.parquet"), pilot=pilot, exact=True, **KW
+        )
+    with pytest.raises(InputError, match="read only once"):
+        train_pilot(_open("reader", log), label="y", features=FEATURES)
+    src = resolve_source(_open("reader", log))
+    assert sum(b.num_rows for b, _ in iter_batches(src, batch_rows=500)) == 6000
+    with pytest.raises(InputError, match="read only once"):
+        list(iter_batches(src, batch_rows=500))
+    assert not (tmp_path / "o.parquet").exists()
+
+
+def test_stream_memory_is_flat_in_its_length():
+    """Peak RSS of a 4M-row stream is within a fraction of its size of a 1M-row one's."""
+    code = textwrap.dedent(
+        """
+        import resource, sys
+        import numpy as np, pyarrow as pa
+        from fastsample.engines.parquet import sample_parquet
+        n = int(sys.argv[1])
+        schema = pa.schema([("y", pa.int64()), ("a", pa.float64()), ("b", pa.float64())])
+        def batches():
+            rng = np.random.default_rng(0)
+            for _ in range(n // 100_000):
+                yield pa.record_batch([(rng.random(100_000) < 0.01).astype(np.int64),
+                                       rng.random(100_000), rng.random(100_000)], schema=schema)
+        reader = pa.RecordBatchReader.from_batches(schema, batches())
+        sample_parquet(reader, sys.argv[2], label="y", strategy="uniform", rate=0.01, progress=False)
+        print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+        """
+    )
+    peaks = {}
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in (1_000_000, 4_000_000):
+            res = subprocess.run(
+                [sys.executable, "-c", code, str(n), f"{tmp}/{n}.parquet"],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            peaks[n] = int(res.stdout.strip().splitlines()[-1])
+    # 3M more rows are 72 MB of columns: collecting them would show; streaming does not.
+    assert peaks[4_000_000] - peaks[1_000_000] < 36, peaks
+
+
+def test_lazyframe_memory_is_flat_in_its_length(tmp_path):
+    code = textwrap.dedent(
+        """
+        import resource, sys
+        import polars as pl
+        from fastsample.engines.parquet import sample_parquet
+        lf = pl.scan_parquet(sys.argv[1]).filter(pl.col("a") >= 0)
+        sample_parquet(lf, sys.argv[2], label="y", strategy="uniform", rate=0.01, progress=False)
+        print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+        """
+    )
+    peaks = {}
+    rng = np.random.default_rng(0)
+    for n in (1_000_000, 4_000_000):
+        path = tmp_path / f"{n}.parquet"
+        with pq.ParquetWriter(
+            path, pa.schema([("y", pa.int64()), ("a", pa.float64()), ("b", pa.float64())])
+        ) as w:
+            for _ in range(n // 250_000):
+                m = 250_000
+                w.write_table(
+                    pa.table(
+                        {
+                            "y": (rng.random(m) < 0.01).astype(np.int64),
+                            "a": rng.random(m),
+                            "b": rng.random(m),
+                        }
+                    ),
+                    row_group_size=m,
+                )
+        res = subprocess.run(
+            [sys.executable, "-c", code, str(path), str(tmp_path / f"o{n}.parquet")],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        peaks[n] = int(res.stdout.strip().splitlines()[-1])
+    assert peaks[4_000_000] - peaks[1_000_000] < 36, peaks
+
+
+def test_csv_and_ndjson_sample_like_parquet(tmp_path, log, pilot):
+    frame = pl.read_parquet(log)
+    frame.write_csv(tmp_path / "log.csv")
+    frame.write_ndjson(tmp_path / "log.ndjson")
+    want = pl.read_parquet(
+        sample_parquet(str(log), str(tmp_path / "w.parquet"), pilot=pilot, **KW).output
+    )
+    for name in ("log.csv", "log.ndjson"):
+        rep = sample_parquet(
+            str(tmp_path / name), str(tmp_path / f"{name}.parquet"), pilot=pilot, **KW
+        )
+        assert pl.read_parquet(rep.output).equals(want)
+    # --format overrides the extension; inspect reads CSV too.
+    (tmp_path / "log.txt").write_bytes((tmp_path / "log.csv").read_bytes())
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fastsample",
+            "inspect",
+            str(tmp_path / "log.txt"),
+            "--format",
+            "csv",
+            "--label",
+            "y",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["positives"] == int(frame["y"].sum())
+
+
+@pytest.mark.parametrize(
+    ("values", "message"), [(["yes", "no"], "must be 0/1, found type"), ([0, 2], "found value 2")]
+)
+def test_csv_label_not_01_is_a_one_line_error(tmp_path, values, message):
+    path = tmp_path / "bad.csv"
+    pl.DataFrame({"y": values * 50, "f0": [1.0] * 100}).write_csv(path)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fastsample",
+            "sample",
+            str(path),
+            "-o",
+            str(tmp_path / "o.parquet"),
+            "--label",
+            "y",
+            "--strategy",
+            "uniform",
+            "-q",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode == 2 and message in res.stderr and "bad.csv" in res.stderr
+    assert res.stderr.count("\n") == 1 and not (tmp_path / "o.parquet").exists()
+
+
+def test_describe_counts_a_stream(log):
+    info = describe(resolve_source(pl.scan_parquet(log)), label="y")
+    assert info["rows"] == 6000 and info["positives"] + info["negatives"] == 6000
