@@ -2,7 +2,7 @@
 
 Compares uniform+IPW, uniform+offset, opt-a+IPW, opt-a+offset, LCC, proportional+offset and
 the full-data MLE at several negative budgets, with a consistent and a misspecified pilot
-(statistics.md §1.8). Writes ``benchmarks/results/paper_reproduction.md``.
+(the authors' design: N = 500,000, six correlated normal covariates). Writes ``benchmarks/results/paper_reproduction.md``.
 
     python scripts/reproduce_paper.py --reps 60
 """

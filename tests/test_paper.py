@@ -1,4 +1,4 @@
-"""Paper reproduction: Target A closed form and the simulation design of statistics.md §1.8."""
+"""Paper reproduction: the 1-D closed-form efficiencies and the simulation design of the authors."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from fastsample.harness.paper import (
     paper_covariance,
 )
 
-# statistics.md, Target A: tr(V)/tr(V_f) by 200-point Gauss-Hermite quadrature.
+# tr(V)/tr(V_f) of the 1-D example (x ~ N(0, 1), f(x) = x) by 200-point Gauss-Hermite quadrature.
 TARGET_A = {
     2.0: (6.437, 2.932, 2.561, 2.417, 3.000),
     1.0: (3.718, 2.107, 1.781, 1.727, 2.000),
@@ -38,7 +38,7 @@ def test_target_a_closed_form_table(r):
 @pytest.mark.parametrize("r", [0.1, 0.5, 1.0, 3.0])
 def test_target_a_exact_identities(r):
     got = asymptotic_efficiency_1d(r)
-    # pi proportional to p: both estimators have exactly (1 + r) V_f (statistics.md §1.4).
+    # pi proportional to p: both estimators have exactly (1 + r) V_f (from theorems 2 and 4).
     assert got["proportional"] == pytest.approx(1.0 + r, rel=1e-9)
     assert got["proportional_ipw"] == pytest.approx(1.0 + r, rel=1e-9)
     # The likelihood estimator is never worse than IPW for the same pi; optimal beats uniform.
