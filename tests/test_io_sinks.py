@@ -268,3 +268,31 @@ def test_read_only_directory_is_one_line(tmp_path, log):
         assert res.stderr.count("\n") == 1 and os.listdir(ro) == []
     finally:
         os.chmod(ro, 0o755)
+
+
+def test_file_uris_in_and_out(tmp_path, log):
+    out = tmp_path / "u.parquet"
+    rep = sample_parquet(log.as_uri(), out.as_uri(), **KW)
+    assert rep.rows_out == pq.read_metadata(out).num_rows > 0
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fastsample",
+            "sample",
+            log.as_uri(),
+            "-o",
+            (tmp_path / "d").as_uri(),
+            "--label",
+            "y",
+            "--strategy",
+            "uniform",
+            "--max-rows-per-file",
+            "100",
+            "-q",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode == 0, res.stderr
+    assert (tmp_path / "d" / "_SUCCESS").exists()

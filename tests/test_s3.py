@@ -215,25 +215,29 @@ def test_cli_reads_and_writes_s3(s3, logs):
 
 
 @pytest.mark.parametrize(
-    ("change", "message"),
+    ("change", "src", "out", "message"),
     [
-        ({"AWS_SECRET_ACCESS_KEY": "wrong"}, "access denied"),
-        ({}, "bucket 'nosuchbucket' does not exist"),
+        ({"AWS_SECRET_ACCESS_KEY": "wrong"}, "{root}/logs/*.parquet", None, "access denied"),
+        ({}, "s3://nosuchbucket/logs/a.parquet", None, "bucket 'nosuchbucket' does not exist"),
+        ({}, "{root}/logs/nope.parquet", None, "nope.parquet' does not exist"),
+        ({}, "{root}/logs/", "s3://nosuchbucket/o.parquet", "bucket 'nosuchbucket' does not exist"),
     ],
 )
-def test_bad_credentials_and_missing_bucket_are_one_line_errors(
-    s3, logs, monkeypatch, change, message
+def test_bad_credentials_missing_bucket_or_object_are_one_line_errors(
+    s3, logs, monkeypatch, change, src, out, message
 ):
     tmp, root = logs
     for k, v in change.items():
         monkeypatch.setenv(k, v)
-    src = f"{root}/logs/*.parquet" if change else "s3://nosuchbucket/logs/a.parquet"
-    res = _cli("sample", src, "-o", str(tmp / "o.parquet"), "--label", "y", "--strategy", "uniform")
+    src = src.format(root=root)
+    out = out or str(tmp / "o.parquet")
+    res = _cli("sample", src, "-o", out, "--label", "y", "--strategy", "uniform")
     assert res.returncode == 2, res.stderr
     assert message in res.stderr and res.stderr.count("\n") == 1
+    assert (src if out.startswith(str(tmp)) else out) in res.stderr
     assert "Traceback" not in res.stderr and not (tmp / "o.parquet").exists()
     with pytest.raises(InputError, match=message):
-        sample_parquet(src, str(tmp / "o.parquet"), label="y", strategy="uniform", progress=False)
+        sample_parquet(src, out, label="y", strategy="uniform", progress=False)
 
 
 def test_unreachable_endpoint_fails_fast_and_unsupported_scheme(tmp_path, monkeypatch):
@@ -322,3 +326,24 @@ def test_failed_and_killed_runs_leave_nothing_at_the_output_prefix(s3, logs, tmp
         pa.fs.FileSelector(_strip(out), allow_not_found=True, recursive=True)
     )
     assert listing == []
+
+
+def test_toolkit_reads_s3_like_local(s3, logs):
+    from fastsample.engines.parquet import train_pilot
+    from fastsample.toolkit.evaluation import evaluate_parquet
+    from fastsample.toolkit.report import imbalance_report
+
+    tmp, root = logs
+    remote = imbalance_report(f"{root}/hive/", label="y").as_dict()
+    local = imbalance_report(str(tmp / "hive"), label="y").as_dict()
+    assert remote["positives"] == local["positives"] and remote["negatives"] == local["negatives"]
+    kw = {"label": "y", "features": FEATURES, "seed": 5}
+    assert (
+        train_pilot(f"{root}/logs/", **kw).fingerprint
+        == train_pilot(str(tmp / "logs"), **kw).fingerprint
+    )
+    sample_parquet(f"{root}/logs/", f"{root}/ev.parquet", rate=0.5, progress=False, **kw)
+    sample_parquet(str(tmp / "logs"), str(tmp / "ev.parquet"), rate=0.5, progress=False, **kw)
+    a = evaluate_parquet(f"{root}/ev.parquet", label="y", score="sampling_prob").as_dict()
+    b = evaluate_parquet(str(tmp / "ev.parquet"), label="y", score="sampling_prob").as_dict()
+    assert a == b
