@@ -46,7 +46,7 @@ def spark():
 def setup(spark):
     import polars as pl
 
-    from fastsample.core.pilot import fit_pilot
+    from fastsample.core.pilot_fit import fit_pilot
     from fastsample.engines.batch import plan_from_pilot
     from fastsample.harness.synthetic import click_log
 

@@ -23,7 +23,7 @@ _LAZY: dict[str, str] = {
     "correct_log_odds": "fastsample.core.correction",
     "correct_proba": "fastsample.core.correction",
     "Pilot": "fastsample.core.pilot",
-    "fit_pilot": "fastsample.core.pilot",
+    "fit_pilot": "fastsample.core.pilot_fit",
     "sample_frame": "fastsample.engines.batch",
     "sample_parquet": "fastsample.engines.parquet",
     "train_pilot": "fastsample.engines.parquet",

@@ -200,7 +200,9 @@ def build_parser() -> argparse.ArgumentParser:
         "pilot",
         help="train a pilot model on a case-control sample",
         description="Train a pilot on a keyed case-control sample of SOURCE "
-        "(about one negative per positive) and save it with joblib.",
+        "(about one negative per positive) and save it. A linear pilot (logistic, sgd) is "
+        "written as plain arrays that load without pickle; an hgb pilot's model is pickled, "
+        "and `sample` reads it only with --trust-pilot.",
     )
     p.add_argument("source", metavar="SOURCE", nargs="+", help="Parquet file(s), glob or directory")
     p.add_argument("-o", "--output", required=True, metavar="PILOT", help="pilot file to write")
@@ -262,6 +264,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="key column(s); default the global row index (not layout-invariant)",
     )
     p.add_argument("--pilot", metavar="PILOT", help="pilot file from `fastsample pilot`")
+    p.add_argument(
+        "--trust-pilot",
+        action="store_true",
+        help="allow PILOT to be unpickled, as an hgb pilot or one saved by an older fastsample "
+        "needs; unpickling runs any code the file holds, so use it only for files from a "
+        "source you trust (linear pilots never need it)",
+    )
     p.add_argument(
         "--features",
         "-f",

@@ -175,7 +175,6 @@ KNOWN: dict[str, set[str]] = {
     },
     "cycles": set(),
     "oversized": {
-        "fastsample.core.pilot",
         "fastsample.engines.batch",
         "fastsample.engines.parquet",
         "fastsample.engines.spark",

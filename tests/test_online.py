@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-# Imported before any test patches fastsample.core.pilot.fit_pilot: sampling binds the name at import,
+# Imported before any test patches fastsample.core.pilot_fit.fit_pilot: sampling binds the name at import,
 # and a first import inside the patch would keep the stub for every later test in the process.
 import fastsample.engines.batch  # noqa: F401
 from fastsample.errors import InputError
@@ -33,7 +33,7 @@ def test_window_is_bounded_and_updates_are_warm_started(monkeypatch):
     """Memory stays within the window, and no call retrains from scratch: the pilot trainer and
     a fresh estimator are never used, and after warm-up each update needs at most 3 Newton
     iterations (a cold start on the same window needs more)."""
-    import fastsample.core.pilot as pilot_mod
+    import fastsample.core.pilot_fit as pilot_mod
 
     def forbidden(*a, **k):
         raise AssertionError("retrained from scratch")

@@ -11,7 +11,8 @@ from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from fastsample.core.pilot import Pilot, as_pilot, fit_pilot
+from fastsample.core.pilot import Pilot, as_pilot
+from fastsample.core.pilot_fit import fit_pilot
 from fastsample.errors import InputError
 
 

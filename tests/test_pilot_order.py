@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from fastsample.core.pilot import fit_pilot
+from fastsample.core.pilot_fit import fit_pilot
 
 
 def test_fit_pilot_with_keys_is_invariant_to_row_order():

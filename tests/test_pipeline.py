@@ -15,7 +15,8 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 
-from fastsample.core.pilot import Pilot, fit_pilot
+from fastsample.core.pilot import Pilot
+from fastsample.core.pilot_fit import fit_pilot
 from fastsample.core.strategies import expected_count, inclusion_scores, solve_kappa
 from fastsample.engines import parquet as pipeline
 from fastsample.engines.batch import sample_frame

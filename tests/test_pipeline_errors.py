@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from fastsample.core.pilot import fit_pilot
+from fastsample.core.pilot_fit import fit_pilot
 from fastsample.engines import parquet as pipeline
 from fastsample.errors import InputError
 from fastsample.harness.synthetic import click_log

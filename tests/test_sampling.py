@@ -15,7 +15,7 @@ from helpers import FEATURES, make_events
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 
-from fastsample.core.pilot import fit_pilot
+from fastsample.core.pilot_fit import fit_pilot
 from fastsample.core.strategies import STRATEGIES, inclusion_probabilities
 from fastsample.engines.batch import (
     OutputColumns,
@@ -166,7 +166,7 @@ _THREAD_SCRIPT = textwrap.dedent(
     import numpy as np
     sys.path.insert(0, {tests!r})
     from helpers import make_events
-    from fastsample.core.pilot import fit_pilot
+    from fastsample.core.pilot_fit import fit_pilot
     from fastsample.engines.batch import sample_frame
     import numba
     df = make_events(40_000, seed=4)

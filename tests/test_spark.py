@@ -16,7 +16,7 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
-from fastsample.core.pilot import fit_pilot
+from fastsample.core.pilot_fit import fit_pilot
 from fastsample.engines.batch import draw_batch, plan_from_pilot, sample_frame
 from fastsample.errors import InputError
 

@@ -1,19 +1,19 @@
-"""The pilot model: a case-control fit, population-scale scoring in chunks, save and load.
+"""The pilot model: the bundle, population-scale scoring in chunks, and its file.
 
 A :class:`Pilot` wraps any fitted scikit-learn binary classifier (or Pipeline) together with
 the feature columns it reads, the shift that puts its logits on the population scale, and a
 small reference sample of negatives from which the sampling scale ``kappa`` can be estimated
-in one pass (Horvitz–Thompson, as in Wang, Zhang & Wang 2021).
+in one pass (Horvitz–Thompson, as in Wang, Zhang & Wang 2021). Pilots are trained by
+:mod:`fastsample.core.pilot_fit`.
 
 Linear pilots (LogisticRegression, SGDClassifier with log loss, optionally behind
 StandardScalers in a Pipeline) are reduced to one coefficient vector and scored inside the
 Numba kernels straight from float32 feature columns; any other classifier is scored through
 ``decision_function`` / ``predict_proba`` in chunks.
 
-A saved bundle (version 2) holds the model as pickled bytes next to what is derived from it
-(the linear parts, the positive-class column, the feature count and the fingerprint), so
-loading it and scoring with a linear pilot neither imports scikit-learn nor unpickles the
-model; ``Pilot.model`` is unpickled on first use.
+A saved pilot (:mod:`fastsample.core.pilot_io`) is data, not code: a linear pilot is its
+coefficients and arrays, read without pickle and without scikit-learn. Only a non-linear model
+is stored pickled, and loading it needs ``trusted=True``.
 """
 
 from __future__ import annotations
@@ -29,16 +29,10 @@ import numpy as np
 import polars as pl
 
 from fastsample.core import kernels as K
-from fastsample.core.hashing import derive_seed, seed_mix
+from fastsample.core.pilot_io import read_pilot_file, write_pilot_file
 from fastsample.errors import InputError
 
-PILOT_FORMAT = "fastsample-pilot"
-# 1: the model object stored directly; 2: the model as pickled bytes plus its derived parts.
-PILOT_VERSION = 2
 DEFAULT_CHUNK_ROWS = 1 << 18
-# Negatives kept in the bundle for the one-pass kappa estimate: enough for a relative
-# standard error of the expected count well under 1% at ordinary rates, and a few MB on disk.
-MAX_REFERENCE_ROWS = 200_000
 
 
 def _positive_column(model: Any) -> int:
@@ -53,6 +47,7 @@ def _positive_column(model: Any) -> int:
 
 def _linear_parts(model: Any) -> tuple[np.ndarray, float] | None:
     """(coef, intercept) of a logistic-link linear model, scalers folded in; else None."""
+    # Imported here, not at the top: a loaded linear pilot scores without scikit-learn.
     from sklearn.linear_model import LogisticRegression, SGDClassifier
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
@@ -149,8 +144,10 @@ class Pilot:
 
     Notes
     -----
-    On a pilot read by :meth:`load`, ``model`` is unpickled (importing scikit-learn) on first
-    access; linear scoring and ``fingerprint`` never need it.
+    On a pilot read by :meth:`load`, ``model`` is built on first access (importing
+    scikit-learn): for a linear pilot, a ``LogisticRegression`` carrying the stored
+    coefficients (scalers folded in); for a trusted non-linear pilot, the unpickled model.
+    Linear scoring and ``fingerprint`` never need it.
     """
 
     model: Any
@@ -176,16 +173,57 @@ class Pilot:
         self._model_blob: bytes | None = None
         self._model_source = ""
 
+    @classmethod
+    def from_linear(cls, coef: Any, intercept: float, features: list[str], **fields_: Any) -> Pilot:
+        """A linear pilot from its coefficients, without a fitted scikit-learn model.
+
+        Parameters
+        ----------
+        coef : array-like of shape (n_features,)
+            Coefficients on the pilot's (sampled) logit scale.
+        intercept : float
+        features : list of str
+        **fields_
+            Other :class:`Pilot` fields (``logit_shift``, ``info_inv``, ...).
+        """
+        state = {
+            f.name: f.default_factory() if callable(f.default_factory) else f.default
+            for f in fields(cls)
+            if f.name != "model"
+        }
+        if set(fields_) - set(state):
+            raise TypeError(f"unknown Pilot fields: {sorted(set(fields_) - set(state))}")
+        state.update(fields_, features=list(features), model_pickle=None)
+        coef = np.asarray(coef, dtype=np.float64).reshape(-1)
+        derived = {"positive": 1, "linear": (coef, intercept), "n_features_in": coef.shape[0]}
+        return cls._from_state(state, {**derived, "fingerprint": None}, source="")
+
     if not TYPE_CHECKING:  # at run time only, so mypy still flags unknown attributes
 
         def __getattr__(self, name: str) -> Any:
-            # Only reached when ``model`` is not set yet, i.e. on a pilot read by ``load``.
-            if name != "model" or self.__dict__.get("_model_blob") is None:
-                raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-            return self._unpickle_model()
+            # Only reached when ``model`` is not set yet: a loaded pilot or from_linear.
+            if name == "model" and self.__dict__.get("_model_blob") is not None:
+                return self._unpickle_model()
+            if name == "model" and self.__dict__.get("_linear") is not None:
+                return self._linear_model()
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def _linear_model(self) -> Any:
+        """A fitted LogisticRegression computing this pilot's (sampled-scale) logit."""
+        from sklearn.linear_model import LogisticRegression  # see _linear_parts
+
+        assert self._linear is not None
+        coef, intercept = self._linear
+        model = LogisticRegression()
+        model.classes_ = np.array([0, 1])
+        model.coef_ = coef.reshape(1, -1).copy()
+        model.intercept_ = np.array([intercept])
+        model.n_features_in_ = coef.shape[0]
+        self.model = model
+        return model
 
     def _unpickle_model(self) -> Any:
-        import joblib
+        import joblib  # only for a trusted pickled model
 
         blob = self._model_blob
         assert blob is not None  # only called while the model is still pickled
@@ -277,93 +315,83 @@ class Pilot:
         return d if self._positive == 1 else -d
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the bundle with joblib (atomically: a temporary file, then a rename).
+        """Write the pilot file (atomically: a temporary file, then a rename).
 
-        The model goes in as pickled bytes beside its linear parts and fingerprint, so
-        :meth:`load` can score a linear pilot without importing scikit-learn.
+        A linear pilot is written as data only (no pickle); a non-linear one also stores its
+        model pickled, which :meth:`load` reads only when trusted.
         """
-        import joblib
-
-        from fastsample.core.atomic import atomic_path
-
-        target = Path(path)
-        payload = {"format": PILOT_FORMAT, "version": PILOT_VERSION, "pilot": self._state()}
-        # atomic_path: an anonymous file linked in at the end, so even SIGKILL leaves nothing.
-        with atomic_path(target, overwrite=True) as tmp, open(tmp, "wb") as fh:
-            joblib.dump(payload, fh)
-        return target
-
-    def _state(self) -> dict[str, Any]:
-        if "model" not in self.__dict__ and self._model_blob is not None:
-            blob = self._model_blob  # loaded and never unpickled: write the same bytes back
-        else:
-            import joblib
-
-            buf = io.BytesIO()
-            joblib.dump(self.model, buf)
-            blob = buf.getvalue()
-        return {
-            "model_pickle": blob,
-            # What loading needs without the model; the fingerprint is the in-memory one, so
-            # a reloaded pilot records the same fingerprint in outputs as the original.
-            "derived": {
-                "positive": self._positive,
-                "linear": self._linear,
-                "n_features_in": self._n_features_in,
-                "fingerprint": self.fingerprint,
-            },
+        header = {
             "features": self.features,
             "label": self.label,
-            "logit_shift": self.logit_shift,
-            "info_inv": self.info_inv,
-            "reference_X": self.reference_X,
-            "reference_weight": self.reference_weight,
+            "logit_shift": float(self.logit_shift),
             "n_rows": self.n_rows,
             "n_positive": self.n_positive,
             "n_negative": self.n_negative,
             "meta": self.meta,
+            "positive": self._positive,
+            "n_features_in": self._n_features_in,
+            # The in-memory fingerprint, so a reloaded pilot records the same one in outputs.
+            "fingerprint": self.fingerprint,
+            "linear_intercept": None if self._linear is None else self._linear[1],
+            "model_type": None,
         }
+        blob = None
+        if self._linear is None:
+            blob = self._model_pickle()
+            model = self.model
+            header["model_type"] = f"{type(model).__module__}.{type(model).__qualname__}"
+        arrays = {
+            "coef": None if self._linear is None else self._linear[0],
+            "info_inv": self.info_inv,
+            "reference_X": self.reference_X,
+            "reference_weight": self.reference_weight,
+        }
+        return write_pilot_file(path, header, arrays, blob)
+
+    def _model_pickle(self) -> bytes:
+        if "model" not in self.__dict__ and self._model_blob is not None:
+            return self._model_blob  # loaded and never unpickled: write the same bytes back
+        import joblib  # pickling a non-linear model
+
+        buf = io.BytesIO()
+        joblib.dump(self.model, buf)
+        return buf.getvalue()
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> Pilot:
-        """Read a bundle written by :meth:`save`; ``InputError`` if the file is not one."""
-        import joblib
+    def load(cls, path: str | os.PathLike[str], *, trusted: bool = False) -> Pilot:
+        """Read a pilot file written by :meth:`save`; ``InputError`` if the file is not one.
 
-        p = Path(path)
-        if not p.is_file():
-            raise InputError(f"pilot file {str(p)!r} does not exist")
-        try:
-            payload = joblib.load(p)
-        except Exception as exc:
-            raise InputError(
-                f"{str(p)!r} is not a fastsample pilot file ({type(exc).__name__})"
-            ) from None
-        if not isinstance(payload, dict) or payload.get("format") != PILOT_FORMAT:
-            raise InputError(f"{str(p)!r} is not a fastsample pilot file")
-        version = payload.get("version")
-        if version not in (1, PILOT_VERSION):
-            raise InputError(f"pilot file {str(p)!r} has unsupported version {version!r}")
+        Parameters
+        ----------
+        path : str or os.PathLike
+        trusted : bool, default=False
+            Allow unpickling: needed for a non-linear pilot and for files written by
+            fastsample before pilot files became pickle-free. Unpickling runs whatever code
+            the file names, so pass it only for files from a source you trust. A linear
+            pilot file never needs it.
+        """
+        source = str(Path(path))
+        version, state = read_pilot_file(path, trusted=trusted)
         try:
             if version == 1:
                 # The model object itself: unpickling it imports scikit-learn.
-                return cls(**payload["pilot"])
-            return cls._from_state(payload["pilot"], source=str(p))
+                return cls(**state)
+            return cls._from_state(state, state["derived"], source=source)
         except InputError:
             raise  # already one line naming what is wrong (InputError is a ValueError)
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(
-                f"{str(p)!r} is not a fastsample pilot file (malformed {type(exc).__name__})"
+                f"{source!r} is not a fastsample pilot file (malformed {type(exc).__name__})"
             ) from None
 
     @classmethod
-    def _from_state(cls, state: dict[str, Any], *, source: str) -> Pilot:
-        """A version-2 pilot whose model stays pickled until first read (no __post_init__)."""
+    def _from_state(cls, state: dict[str, Any], derived: dict[str, Any], *, source: str) -> Pilot:
+        """A pilot whose model is built or unpickled on first read (no __post_init__)."""
         pilot = cls.__new__(cls)
         for f in fields(cls):
             if f.name != "model":
                 setattr(pilot, f.name, state[f.name])
         pilot.features = [str(f) for f in pilot.features]
-        derived = state["derived"]
         pilot._positive = int(derived["positive"])
         lin = derived["linear"]
         pilot._linear = (
@@ -372,16 +400,19 @@ class Pilot:
         n_in = derived["n_features_in"]
         pilot._n_features_in = None if n_in is None else int(n_in)
         _check_n_features(pilot._n_features_in, pilot.features)
-        pilot._fingerprint = str(derived["fingerprint"])
+        fp = derived["fingerprint"]
+        pilot._fingerprint = None if fp is None else str(fp)
         blob = state["model_pickle"]
-        if not isinstance(blob, bytes):
+        if blob is None and pilot._linear is None:
+            raise TypeError("model_pickle")  # a non-linear pilot without its model
+        if blob is not None and not isinstance(blob, bytes):
             raise TypeError("model_pickle")
         pilot._model_blob = blob
         pilot._model_source = source
         return pilot
 
 
-def as_pilot(obj: Any, features: list[str] | None = None) -> Pilot:
+def as_pilot(obj: Any, features: list[str] | None = None, *, trusted: bool = False) -> Pilot:
     """A :class:`Pilot` from a bundle, a path to a saved bundle, or a fitted classifier.
 
     Parameters
@@ -390,9 +421,12 @@ def as_pilot(obj: Any, features: list[str] | None = None) -> Pilot:
     features : list of str, optional
         Needed for a bare classifier fitted without column names. For a bundle, when given,
         it must match the bundle's features.
+    trusted : bool, default=False
+        For a path: allow unpickling a non-linear model or an old bundle (see
+        :meth:`Pilot.load`).
     """
     if isinstance(obj, (str, os.PathLike)):
-        obj = Pilot.load(obj)
+        obj = Pilot.load(obj, trusted=trusted)
     if isinstance(obj, Pilot):
         if features is not None and list(features) != obj.features:
             raise InputError(f"features {list(features)} differ from the pilot's {obj.features}")
@@ -409,217 +443,3 @@ def as_pilot(obj: Any, features: list[str] | None = None) -> Pilot:
     elif names is not None and [str(n) for n in names] != list(features):
         raise InputError(f"features {list(features)} differ from the model's {list(names)}")
     return Pilot(model=obj, features=list(features))
-
-
-def _make_model(model: Any, seed: int) -> Any:
-    from sklearn.base import clone
-
-    if not isinstance(model, str):
-        return clone(model)
-    if model == "logistic":
-        from sklearn.linear_model import LogisticRegression
-
-        # Weak penalty: the pilot should be close to the unpenalised MLE on large samples.
-        return LogisticRegression(C=100.0, max_iter=1000)
-    if model == "sgd":
-        from sklearn.linear_model import SGDClassifier
-
-        return SGDClassifier(loss="log_loss", alpha=1e-6, random_state=seed % (2**32))
-    if model in ("hgb", "gbm"):
-        from sklearn.ensemble import HistGradientBoostingClassifier
-
-        return HistGradientBoostingClassifier(random_state=seed % (2**32))
-    raise InputError(f"unknown pilot model {model!r}; use 'logistic', 'sgd', 'hgb' or a classifier")
-
-
-def case_control_rates(
-    n_positive: int,
-    n_negative: int,
-    *,
-    negatives_per_positive: float = 1.0,
-    max_rows: int | None = None,
-) -> tuple[float, float]:
-    """Keep-rates ``(q1, q0)`` of the pilot's case-control sample.
-
-    About ``negatives_per_positive`` negatives per positive; when ``max_rows`` is given, both
-    classes are thinned so the expected sample size stays within it.
-    """
-    if n_positive == 0 or n_negative == 0:
-        cls = "positive" if n_positive == 0 else "negative"
-        raise InputError(f"cannot train a pilot: the data has no {cls} rows")
-    q1 = 1.0
-    q0 = min(1.0, negatives_per_positive * n_positive / n_negative)
-    if max_rows is not None:
-        expected = q1 * n_positive + q0 * n_negative
-        if expected > max_rows:
-            shrink = max_rows / expected
-            q1 *= shrink
-            q0 *= shrink
-    return q1, q0
-
-
-def fit_pilot(
-    X: Any,
-    y: Any,
-    *,
-    features: list[str] | None = None,
-    model: Any = "logistic",
-    seed: int = 0,
-    keys: Any = None,
-    negatives_per_positive: float = 1.0,
-    max_rows: int | None = None,
-    label: str | None = None,
-) -> Pilot:
-    """Train a pilot on a case-control sample drawn with the keyed hash, then correct it.
-
-    The sample keeps positives with probability ``q1`` and negatives with ``q0`` (see
-    :func:`case_control_rates`), drawn on the independent stream ``derive_seed(seed, "pilot")``.
-    The fitted logits are shifted by ``log(q0 / q1)`` (``-log(N0/N1)`` for a half/half sample),
-    so the pilot predicts population-scale probabilities.
-
-    Parameters
-    ----------
-    X : polars.DataFrame or 2-D array
-        Features of every row (a frame may hold other columns too).
-    y : array-like of 0/1
-        Labels.
-    features : list of str, optional
-        Feature columns (default: all columns of a frame, or ``x0..x{d-1}`` for an array).
-    model : str or sklearn classifier
-        ``"logistic"`` (default), ``"sgd"``, ``"hgb"`` or an unfitted classifier to clone.
-    seed : int
-        Sampling seed; the pilot uses its own derived stream.
-    keys : array-like, optional
-        Row key words (uint64); default the row index.
-    negatives_per_positive : float
-        Case-control ratio.
-    max_rows : int, optional
-        Cap on the expected pilot sample size.
-    label : str, optional
-        Label column name recorded in the bundle.
-    """
-    if isinstance(X, pl.DataFrame):
-        features = list(features) if features is not None else list(X.columns)
-        Xm = feature_matrix(X, features)
-    else:
-        Xm = np.asarray(X)
-        if Xm.ndim != 2:
-            raise InputError(f"X must be two-dimensional, got shape {Xm.shape}")
-        features = list(features) if features is not None else [f"x{j}" for j in range(Xm.shape[1])]
-        if len(features) != Xm.shape[1]:
-            raise InputError(f"{len(features)} feature names for {Xm.shape[1]} columns")
-        if not np.isfinite(Xm).all():
-            bad = int(np.flatnonzero(~np.isfinite(Xm).all(axis=0))[0])
-            raise InputError(f"feature column {features[bad]!r} contains NaN or infinite values")
-    yv = np.asarray(y)
-    if yv.shape != (Xm.shape[0],):
-        raise InputError(f"y has shape {yv.shape}, expected ({Xm.shape[0]},)")
-    n1 = int(np.count_nonzero(yv == 1))
-    n0 = int(np.count_nonzero(yv == 0))
-    if n0 + n1 != yv.shape[0]:
-        raise InputError("labels must be 0 or 1")
-    q1, q0 = case_control_rates(
-        n1, n0, negatives_per_positive=negatives_per_positive, max_rows=max_rows
-    )
-    words = (
-        np.arange(yv.shape[0], dtype=np.uint64)
-        if keys is None
-        else np.asarray(keys, dtype=np.uint64)
-    )
-    u = np.empty(yv.shape[0])
-    K.for_rows(K.uniform_from_keys, u.size)(words, seed_mix(derive_seed(seed, "pilot")), u)
-    q = np.where(yv == 1, q1, q0)
-    take = u < q
-    return fit_case_control(
-        np.ascontiguousarray(Xm[take]),
-        yv[take],
-        words[take],
-        q1=q1,
-        q0=q0,
-        features=features,
-        model=model,
-        seed=seed,
-        label=label,
-        n_positive=n1,
-        n_negative=n0,
-    )
-
-
-def fit_case_control(
-    Xs: np.ndarray,
-    ys: Any,
-    sample_keys: np.ndarray,
-    *,
-    q1: float,
-    q0: float,
-    features: list[str],
-    model: Any = "logistic",
-    seed: int = 0,
-    label: str | None = None,
-    n_positive: int,
-    n_negative: int,
-) -> Pilot:
-    """Fit a pilot on an already-drawn case-control sample and put it on the population scale.
-
-    The second half of :func:`fit_pilot`, shared with the streaming
-    :func:`fastsample.engines.parquet.train_pilot` (which draws the sample from Parquet batches).
-
-    Parameters
-    ----------
-    Xs, ys : arrays
-        Features and 0/1 labels of the sampled rows.
-    sample_keys : ndarray of uint64
-        Key words of the sampled rows: rows are fitted in key order (so the pilot does not
-        depend on the order they arrived in), and they seed the reference subsample's stream.
-    q1, q0 : float
-        Keep-rates the sample was drawn with (see :func:`case_control_rates`).
-    n_positive, n_negative : int
-        Class counts of the whole data.
-    """
-    # Put the rows in key order first: the fit, the information matrix and the reference
-    # sample all sum over rows, and the pilot must not depend on the order in which an engine
-    # (Parquet files, Spark partitions) delivered its sample (DESIGN.md §3).
-    sample_keys = np.asarray(sample_keys, dtype=np.uint64)
-    order = np.argsort(sample_keys, kind="stable")
-    Xs, sample_keys = np.ascontiguousarray(np.asarray(Xs)[order]), sample_keys[order]
-    ys = np.asarray(ys)[order].astype(np.int64)
-    if ys.min(initial=1) == ys.max(initial=0):
-        raise InputError("the pilot's case-control sample holds only one class; use more rows")
-    fitted = _make_model(model, seed)
-    fitted.fit(Xs, ys)
-    pilot = Pilot(
-        model=fitted,
-        features=features,
-        label=label,
-        logit_shift=float(np.log(q0) - np.log(q1)),
-        n_rows=int(n_positive + n_negative),
-        n_positive=int(n_positive),
-        n_negative=int(n_negative),
-        meta={
-            "seed": int(seed),
-            "q0": q0,
-            "q1": q1,
-            "sample_rows": int(ys.shape[0]),
-            "model": model if isinstance(model, str) else type(model).__name__,
-        },
-    )
-    eta = pilot.logits(Xs)
-    weights = np.where(ys == 1, 1.0 / q1, 1.0 / q0)
-    from fastsample.core.strategies import information_inverse
-
-    pilot.info_inv = information_inverse(Xs, eta, weights)
-    neg = ys == 0
-    ref_X, ref_w = Xs[neg], weights[neg]
-    if ref_X.shape[0] > MAX_REFERENCE_ROWS:
-        # Keep a keyed subsample (independent of the pilot draw) and reweight it.
-        sub_u = np.empty(ref_X.shape[0])
-        keys_neg = np.ascontiguousarray(np.asarray(sample_keys, dtype=np.uint64)[neg])
-        K.uniform_from_keys(keys_neg, seed_mix(derive_seed(seed, "pilot-reference")), sub_u)
-        frac = MAX_REFERENCE_ROWS / ref_X.shape[0]
-        keep = sub_u < frac
-        ref_X, ref_w = ref_X[keep], ref_w[keep] / frac
-    pilot.reference_X = np.asarray(
-        ref_X, dtype=np.float32 if Xs.dtype == np.float32 else np.float64
-    )
-    pilot.reference_weight = ref_w
-    return pilot

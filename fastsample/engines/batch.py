@@ -16,7 +16,8 @@ import polars as pl
 
 from fastsample.core import kernels as K
 from fastsample.core.hashing import frame_keys, seed_mix
-from fastsample.core.pilot import Pilot, as_pilot, feature_matrix, fit_pilot, raise_if_not_finite
+from fastsample.core.pilot import Pilot, as_pilot, feature_matrix, raise_if_not_finite
+from fastsample.core.pilot_fit import fit_pilot
 from fastsample.core.strategies import (
     effective_floor,
     expected_count,
@@ -514,7 +515,7 @@ def sample_frame(
         Feature columns; default the pilot's. Needed to train a pilot when none is given.
     pilot : Pilot, path, fitted classifier or None
         The pilot. None with a strategy other than ``uniform`` trains one on this frame
-        with :func:`fastsample.core.pilot.fit_pilot` (its own seed stream).
+        with :func:`fastsample.core.pilot_fit.fit_pilot` (its own seed stream).
     strategy : {"proportional", "uniform", "opt-l", "opt-a", "lcc"}
         Inclusion-probability strategy (DESIGN.md §2.2).
     rate : float

@@ -176,7 +176,7 @@ def train_pilot(
     ``rows`` rows expected) with the keyed hash on ``derive_seed(seed, "pilot")`` — a stream
     independent of the sampling seed's. The model is fitted on that sample and shifted by
     ``log(q0/q1)`` so it predicts population-scale probabilities
-    (:func:`fastsample.core.pilot.fit_case_control`).
+    (:func:`fastsample.core.pilot_fit.fit_case_control`).
 
     Parameters
     ----------
@@ -202,7 +202,8 @@ def train_pilot(
     import polars as pl
 
     from fastsample.core.hashing import derive_seed, frame_keys, seed_mix, uniform_from_keys
-    from fastsample.core.pilot import case_control_rates, feature_matrix, fit_case_control
+    from fastsample.core.pilot import feature_matrix
+    from fastsample.core.pilot_fit import case_control_rates, fit_case_control
     from fastsample.engines.batch import label_array
 
     seed_mix(seed)  # validates the seed

@@ -670,7 +670,7 @@ def train_pilot_spark(
     aggregation counts the classes; the keyed hash on ``derive_seed(seed, "pilot")`` keeps
     positives with probability ``q1`` and negatives with ``q0`` (about
     ``negatives_per_positive`` negatives per positive, at most ``rows`` rows expected); the
-    sample is collected and fitted by :func:`fastsample.core.pilot.fit_case_control` (in key
+    sample is collected and fitted by :func:`fastsample.core.pilot_fit.fit_case_control` (in key
     order, so the partitioning does not matter). ``key`` is required, as in
     :func:`sample_spark`.
 
@@ -700,7 +700,8 @@ def train_pilot_spark(
     import polars as pl
 
     from fastsample.core.hashing import derive_seed, seed_mix
-    from fastsample.core.pilot import case_control_rates, feature_matrix, fit_case_control
+    from fastsample.core.pilot import feature_matrix
+    from fastsample.core.pilot_fit import case_control_rates, fit_case_control
 
     seed_mix(seed)  # validates the seed
     cap = 1_000_000 if rows is None else rows

@@ -186,6 +186,15 @@ def cmd_pilot(args: argparse.Namespace) -> int:
 _NOT_PARQUET = {".csv", ".tsv", ".txt", ".json", ".jsonl", ".ndjson", ".xlsx", ".feather", ".arrow"}
 
 
+def _pilot_arg(args: argparse.Namespace) -> Any:
+    """The --pilot path, or the pilot itself read with the --trust-pilot opt-in."""
+    if args.pilot is None or not args.trust_pilot:
+        return args.pilot  # the engine reads the path (pickle-free files only)
+    from fastsample.core.pilot import Pilot
+
+    return Pilot.load(args.pilot, trusted=True)
+
+
 def cmd_sample(args: argparse.Namespace) -> int:
     from fastsample.engines.parquet import sample_parquet
 
@@ -200,7 +209,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
         args.output,
         label=args.label,
         features=args.features,
-        pilot=args.pilot,
+        pilot=_pilot_arg(args),
         strategy=args.strategy,
         rate=args.rate,
         seed=args.seed,

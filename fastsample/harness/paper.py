@@ -17,7 +17,8 @@ from sklearn.linear_model import LogisticRegression
 
 from fastsample.core.correction import log_odds_offset
 from fastsample.core.hashing import derive_seed, uniform_from_keys
-from fastsample.core.pilot import Pilot, fit_pilot
+from fastsample.core.pilot import Pilot
+from fastsample.core.pilot_fit import fit_pilot
 from fastsample.core.strategies import clip_probabilities, inclusion_scores, solve_kappa
 from fastsample.models.offset_logistic import OffsetLogisticRegression
 

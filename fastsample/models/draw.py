@@ -15,7 +15,8 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
 from fastsample.core.hashing import frame_keys
-from fastsample.core.pilot import Pilot, as_pilot, fit_pilot
+from fastsample.core.pilot import Pilot, as_pilot
+from fastsample.core.pilot_fit import PILOT_MODELS, fit_pilot
 from fastsample.engines.batch import OutputColumns, sample_frame
 from fastsample.errors import InputError
 
@@ -26,7 +27,6 @@ _LABEL = "__fastsample_label__"
 _COLUMNS = OutputColumns(
     prob="__fastsample_prob__", weight="__fastsample_weight__", offset="__fastsample_offset__"
 )
-_PILOT_MODELS = ("logistic", "sgd", "hgb", "gbm")
 
 
 def _is_fitted(est: Any) -> bool:
@@ -63,9 +63,9 @@ def resolve_pilot(
         isinstance(pilot, (str, os.PathLike)) and os.path.exists(os.fspath(pilot))
     ):
         return as_pilot(pilot)
-    if isinstance(pilot, str) and pilot not in _PILOT_MODELS:
+    if isinstance(pilot, str) and pilot not in PILOT_MODELS:
         raise InputError(
-            f"pilot {pilot!r} is neither a saved pilot file nor one of {', '.join(_PILOT_MODELS)}"
+            f"pilot {pilot!r} is neither a saved pilot file nor one of {', '.join(PILOT_MODELS)}"
         )
     if isinstance(pilot, str) or not _is_fitted(pilot):
         keys = frame_keys(frame, key, 0)

@@ -31,7 +31,6 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from sklearn.linear_model import LogisticRegression
 
 from fastsample.core.logistic import sigmoid
 from fastsample.core.pilot import Pilot
@@ -140,12 +139,8 @@ class SlidingWindowLearner:
     def _pilot(self) -> Any:
         """The current model as a linear pilot for the sampling core."""
         assert self._theta is not None and self._d is not None
-        shell = LogisticRegression()
-        shell.classes_ = np.array([0, 1])
-        shell.coef_ = self._theta[:-1].reshape(1, -1).copy()
-        shell.intercept_ = self._theta[-1:].copy()
-        shell.n_features_in_ = self._d
-        return Pilot(model=shell, features=[f"x{j}" for j in range(self._d)])
+        features = [f"x{j}" for j in range(self._d)]
+        return Pilot.from_linear(self._theta[:-1], float(self._theta[-1]), features)
 
     def _sample(self, X: np.ndarray, y: np.ndarray, keys: Any) -> tuple[np.ndarray, ...]:
         n, d = X.shape
