@@ -264,7 +264,7 @@ class Pilot:
                 h.update(np.ascontiguousarray(lin[0], dtype="<f8").tobytes())
                 h.update(np.array([lin[1]], dtype="<f8").tobytes())
             else:
-                import joblib
+                import joblib  # non-linear models only: a linear fingerprint needs no pickle
 
                 buf = io.BytesIO()
                 joblib.dump((self.model, self.features, float(self.logit_shift)), buf)
