@@ -98,9 +98,6 @@ def combine_keys(acc, keys, out):
         out[i] = splitmix64(acc[i] ^ keys[i])
 
 
-# --- inclusion scores (DESIGN.md §2.2) ----------------------------------------------------
-
-
 # --- the logistic function: the one Numba sigmoid / softplus, shared by every kernel -------
 # One exp of -|x| serves both, so neither overflows (scalar twins of core/logistic.py).
 
@@ -121,6 +118,136 @@ def sigmoid(x):
     if x >= 0.0:
         return 1.0 / (1.0 + e)
     return e / (1.0 + e)
+
+
+# Stand-in for X and info_inv where the strategy reads neither (never indexed).
+_NO_ROWS = np.zeros((0, 0), dtype=np.float64)
+
+# --- logits of a linear pilot, a sub-block at a time --------------------------------------
+# The fused kernels work on sub-blocks of SUB rows: a sub-block's logits, uniforms and flags
+# stay in L1 while the feature columns stream past once. Each pass adds eight columns to a
+# row's running sum, in column order, so the bits are those of the plain column-by-column
+# sum (the twin's order); one column per pass kept the logits in L2 and was 3x slower.
+
+SUB = 512
+
+
+@helper
+def _add8(eta, m, c0, c1, c2, c3, c4, c5, c6, c7, coef, j):
+    """eta[i] += c0[i] coef[j] + ... + c7[i] coef[j + 7], added left to right."""
+    w0, w1, w2, w3 = coef[j], coef[j + 1], coef[j + 2], coef[j + 3]
+    w4, w5, w6, w7 = coef[j + 4], coef[j + 5], coef[j + 6], coef[j + 7]
+    for i in range(m):
+        t = eta[i]
+        t += c0[i] * w0
+        t += c1[i] * w1
+        t += c2[i] * w2
+        t += c3[i] * w3
+        t += c4[i] * w4
+        t += c5[i] * w5
+        t += c6[i] * w6
+        t += c7[i] * w7
+        eta[i] = t
+
+
+@helper
+def _add1(eta, m, c, w):
+    for i in range(m):
+        eta[i] += c[i] * w
+
+
+@helper
+def _matrix_logits(X, coef, intercept, s, e, eta):
+    """eta[:e - s] = X[s:e] @ coef + intercept in float64, features added in column order."""
+    m = e - s
+    for i in range(m):
+        eta[i] = intercept
+    d = X.shape[1]
+    j = 0
+    while j + 8 <= d:
+        _add8(
+            eta,
+            m,
+            X[s:e, j],
+            X[s:e, j + 1],
+            X[s:e, j + 2],
+            X[s:e, j + 3],
+            X[s:e, j + 4],
+            X[s:e, j + 5],
+            X[s:e, j + 6],
+            X[s:e, j + 7],
+            coef,
+            j,
+        )
+        j += 8
+    while j < d:
+        _add1(eta, m, X[s:e, j], coef[j])
+        j += 1
+
+
+@intrinsic
+def _pointer_like(typingctx, address, proto):
+    """The integer ``address`` as a pointer to ``proto``'s element type."""
+    ptr = nb_types.CPointer(proto.dtype)
+
+    def codegen(context, builder, signature, args):
+        return builder.inttoptr(args[0], context.get_value_type(ptr))
+
+    return ptr(address, proto), codegen
+
+
+@helper
+def _col(addresses, proto, n, j, s, e):
+    """Rows s..e-1 of feature j, read in place from the buffer at ``addresses[j]``."""
+    return carray(_pointer_like(addresses[j], proto), n)[s:e]
+
+
+@helper
+def _columns_logits(addresses, proto, n, coef, intercept, s, e, eta):
+    """``_matrix_logits`` with feature j read from the buffer at ``addresses[j]`` (n elements)."""
+    m = e - s
+    for i in range(m):
+        eta[i] = intercept
+    d = addresses.shape[0]
+    j = 0
+    while j + 8 <= d:
+        _add8(
+            eta,
+            m,
+            _col(addresses, proto, n, j, s, e),
+            _col(addresses, proto, n, j + 1, s, e),
+            _col(addresses, proto, n, j + 2, s, e),
+            _col(addresses, proto, n, j + 3, s, e),
+            _col(addresses, proto, n, j + 4, s, e),
+            _col(addresses, proto, n, j + 5, s, e),
+            _col(addresses, proto, n, j + 6, s, e),
+            _col(addresses, proto, n, j + 7, s, e),
+            coef,
+            j,
+        )
+        j += 8
+    while j < d:
+        _add1(eta, m, _col(addresses, proto, n, j, s, e), coef[j])
+        j += 1
+
+
+@parallel_kernel
+def linear_logits(X, coef, intercept, out):
+    """out = X @ coef + intercept, accumulated in float64, column by column within row blocks.
+
+    Walking columns inside a block keeps reads sequential for column-major (Fortran) X, which
+    is how feature columns arrive from Polars/Arrow without a row-major copy.
+    """
+    n = X.shape[0]
+    nblocks = (n + BLOCK - 1) // BLOCK
+    for b in prange(nblocks):
+        end = min(n, (b + 1) * BLOCK)
+        for s in range(b * BLOCK, end, SUB):
+            e = min(end, s + SUB)
+            _matrix_logits(X, coef, intercept, s, e, out[s:e])
+
+
+# --- inclusion scores (DESIGN.md §2.2) ----------------------------------------------------
 
 
 @helper
@@ -180,49 +307,25 @@ def strategy_scores(code, logits, X, info_inv, out_h0, out_h1):
             out_h1[i] = h1
 
 
-@parallel_kernel
-def linear_logits(X, coef, intercept, out):
-    """out = X @ coef + intercept, accumulated in float64, column by column within row blocks.
-
-    Walking columns inside a block keeps reads sequential for column-major (Fortran) X, which
-    is how feature columns arrive from Polars/Arrow without a row-major copy.
-    """
-    n, d = X.shape
-    nblocks = (n + BLOCK - 1) // BLOCK
-    for b in prange(nblocks):
-        start = b * BLOCK
-        end = min(n, start + BLOCK)
-        for i in range(start, end):
-            out[i] = intercept
-        for j in range(d):
-            w = coef[j]
-            for i in range(start, end):
-                out[i] += X[i, j] * w
-
-
 @helper
-def _block_logits(X, coef, intercept, start, end):
-    """Logits of rows start..end-1, column by column (sequential reads of column-major X)."""
-    eta = np.full(end - start, intercept)
-    for j in range(X.shape[1]):
-        w = coef[j]
-        for i in range(start, end):
-            eta[i - start] += X[i, j] * w
-    return eta
-
-
-@helper
-def _score_block(eta, start, code, X, info_inv, out_h0, out_h1):
-    """Scores of rows ``start .. start + len(eta)`` from their logits; NaN h0 flags a bad row."""
-    z = np.empty(info_inv.shape[0], dtype=np.float64)
-    for i in range(start, start + eta.shape[0]):
+def _score_sub(eta, s, e, code, X, info_inv, z, out_h0, out_h1):
+    """Scores of rows s..e-1 from their logits ``eta``; NaN h0 flags a bad row."""
+    if code in (UNIFORM, PROPORTIONAL):
+        # apart from the sigmoid, plain arithmetic: the loop vectorizes except for the exp
+        for k in range(e - s):
+            x = eta[k]
+            h0 = 1.0 if code == UNIFORM else sigmoid(x)
+            # a NaN or infinite feature always makes the logit non-finite: flag it as NaN
+            out_h0[s + k] = h0 if math.isfinite(x) else math.nan
+            out_h1[s + k] = -1.0
+        return
+    for i in range(s, e):
         norm = 1.0
         if code in (OPT_L, OPT_A):
             norm = _row_norm(code, X, i, info_inv, z)
-        e = eta[i - start]
-        h0, h1 = _score_pair(code, e, norm)
-        # a NaN or infinite feature always makes the logit non-finite: flag it as NaN
-        out_h0[i] = h0 if math.isfinite(e) else math.nan
+        x = eta[i - s]
+        h0, h1 = _score_pair(code, x, norm)
+        out_h0[i] = h0 if math.isfinite(x) else math.nan
         out_h1[i] = h1
 
 
@@ -232,14 +335,30 @@ def linear_scores(X, coef, intercept, code, info_inv, out_h0, out_h1):
     n = X.shape[0]
     nblocks = (n + BLOCK - 1) // BLOCK
     for b in prange(nblocks):
-        start = b * BLOCK
-        end = min(n, start + BLOCK)
-        eta = _block_logits(X, coef, intercept, start, end)
-        _score_block(eta, start, code, X, info_inv, out_h0, out_h1)
+        eta = np.empty(SUB)
+        z = np.empty(info_inv.shape[0], dtype=np.float64)
+        end = min(n, (b + 1) * BLOCK)
+        for s in range(b * BLOCK, end, SUB):
+            e = min(end, s + SUB)
+            _matrix_logits(X, coef, intercept, s, e, eta)
+            _score_sub(eta, s, e, code, X, info_inv, z, out_h0, out_h1)
 
 
-# Stand-in for X and info_inv where the strategy reads neither (never indexed).
-_NO_ROWS = np.zeros((0, 0), dtype=np.float64)
+@parallel_kernel
+def linear_scores_columns(addresses, proto, coef, intercept, code, out_h0, out_h1):
+    """``linear_scores`` reading each feature from its own column buffer (see
+    ``linear_draw_columns``); bit-identical to it, for the strategies without a row norm."""
+    n = out_h0.shape[0]
+    nblocks = (n + BLOCK - 1) // BLOCK
+    for b in prange(nblocks):
+        eta = np.empty(SUB)
+        z = np.empty(0)  # never indexed without a row norm (a global would be read-only)
+        end = min(n, (b + 1) * BLOCK)
+        for s in range(b * BLOCK, end, SUB):
+            e = min(end, s + SUB)
+            _columns_logits(addresses, proto, n, coef, intercept, s, e, eta)
+            _score_sub(eta, s, e, code, _NO_ROWS, _NO_ROWS, z, out_h0, out_h1)
+
 
 # --- the draw (DESIGN.md §2.1, §2.5, §4) --------------------------------------------------
 
@@ -256,13 +375,18 @@ def _clip(v, floor):
 
 
 @helper
-def _decide(h0, h1, y, key, seed_mix, kappa, floor):
-    """(kept, a_y, a_0, a_1) for one row; the caller takes logs only for kept rows."""
+def _decide_u(h0, h1, y, u, kappa, floor):
+    """(kept, a_y, a_0, a_1) for one row and its uniform ``u``."""
     a0 = _clip(kappa * h0, floor)
     a1 = 1.0 if h1 < 0.0 else _clip(kappa * h1, floor)
     a = a1 if y != 0 else a0
-    u = _uniform(key, seed_mix)
     return u < a, a, a0, a1
+
+
+@helper
+def _decide(h0, h1, y, key, seed_mix, kappa, floor):
+    """(kept, a_y, a_0, a_1) for one row; the caller takes logs only for kept rows."""
+    return _decide_u(h0, h1, y, _uniform(key, seed_mix), kappa, floor)
 
 
 @parallel_kernel
@@ -288,32 +412,106 @@ def draw(h0, h1, y, keys, seed_mix, kappa, floor, out_idx, out_prob, out_offset,
         out_counts[b] = c - start
 
 
-@helper
-def _draw_block(
-    eta, start, code, X, info_inv, y, keys, seed_mix, kappa, floor, out_idx, out_prob, out_offset
-):
-    """Scores and draw of rows ``start .. start + len(eta)`` from their logits ``eta``.
+# The bound that spares most rows their exp. For x = eta * log2(e), the double whose bits are
+# (x + 1023) * 2^52 (as an integer) is 2^floor(x) * (1 + frac(x)): the chord of 2^x, which lies
+# above 2^x. With x raised by BOUND_SHIFT, which dwarfs every rounding on the way (< 1e-12),
+# E >= e^eta > sigmoid(eta) for sure, and kappa * E * (1 + BOUND_SLACK) bounds the exact
+# kappa * sigmoid(eta) the draw computes (itself within a few ulps of the true value). A
+# negative whose uniform is at or above max(that bound, floor) is certainly not kept; every
+# other row (and every positive) takes the exact path, whose value is the one compared and
+# written. The bound is at most ~6% (chord) + p (e^eta vs sigmoid) above the exact value.
+LOG2E = 1.4426950408889634
+BOUND_SHIFT = 2.0**-20
+BOUND_SLACK = 2.0**-20
+TWO_POW_52 = 4503599627370496.0
 
-    Kept rows go to the front of the block's slice of the outputs; returns how many, or -1
-    when a logit is non-finite (a NaN or infinite feature).
+
+@intrinsic
+def _as_float64(typingctx, bits):
+    """The float64 whose IEEE bits are the int64 ``bits`` (a register move, no memory)."""
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(nb_types.float64))
+
+    return nb_types.float64(nb_types.int64), codegen
+
+
+@helper
+def _exp_bound(x):
+    """A cheap E >= e^x for any float x (NaN gives a tiny E); see the comment above."""
+    t = x * LOG2E + BOUND_SHIFT
+    if not t > -1020.0:  # NaN too: a NaN logit's exact path never keeps a negative
+        t = -1020.0
+    if t > 60.0:  # the bound only needs to exceed 1
+        t = 60.0
+    return _as_float64(np.int64((t + 1023.0) * TWO_POW_52))
+
+
+@helper
+def _draw_sub(
+    eta, s, e, code, y, keys, seed_mix, kappa, floor, flag, out_idx, out_prob, out_offset, c
+):
+    """Draw of rows s..e-1 (no row norm) from their logits; returns (next c, any bad logit).
+
+    ``flag`` is SUB-row scratch: the rows the bound cannot decide.
     """
-    z = np.empty(info_inv.shape[0], dtype=np.float64)
-    c = start
+    m = e - s
+    scale = kappa * (1.0 + BOUND_SLACK)
+    lo = max(floor, PI_EPS)
+    bad = 0
+    # plain arithmetic, no branch: this loop vectorizes (exp and log only come after it)
+    for k in range(m):
+        x = eta[k]
+        bad += not math.isfinite(x)
+        bound = scale * (1.0 if code == UNIFORM else _exp_bound(x))
+        u = _uniform(keys[s + k], seed_mix)
+        flag[k] = (y[s + k] != 0) | (u < max(bound, lo))
+    for k in range(m):
+        if flag[k]:
+            h0, h1 = _score_pair(code, eta[k], 1.0)
+            u = _uniform(keys[s + k], seed_mix)
+            kept, a, a0, a1 = _decide_u(h0, h1, y[s + k], u, kappa, floor)
+            if kept:
+                out_idx[c] = s + k
+                out_prob[c] = a
+                out_offset[c] = math.log(a1) - math.log(a0)
+                c += 1
+    return c, bad > 0
+
+
+@helper
+def _draw_sub_norm(
+    eta,
+    s,
+    e,
+    code,
+    X,
+    info_inv,
+    z,
+    y,
+    keys,
+    seed_mix,
+    kappa,
+    floor,
+    out_idx,
+    out_prob,
+    out_offset,
+    c,
+):
+    """``_draw_sub`` for opt-l / opt-a: the row norm makes every row's score its own work."""
     bad = False
-    for i in range(start, start + eta.shape[0]):
-        norm = 1.0
-        if code in (OPT_L, OPT_A):
-            norm = _row_norm(code, X, i, info_inv, z)
-        e = eta[i - start]
-        bad |= not math.isfinite(e)
-        h0, h1 = _score_pair(code, e, norm)
+    for i in range(s, e):
+        norm = _row_norm(code, X, i, info_inv, z)
+        x = eta[i - s]
+        bad |= not math.isfinite(x)
+        h0, h1 = _score_pair(code, x, norm)
         kept, a, a0, a1 = _decide(h0, h1, y[i], keys[i], seed_mix, kappa, floor)
         if kept:
             out_idx[c] = i
             out_prob[c] = a
             out_offset[c] = math.log(a1) - math.log(a0)
             c += 1
-    return -1 if bad else c - start
+    return c, bad
 
 
 @parallel_kernel
@@ -335,52 +533,60 @@ def linear_draw(
 ):
     """One pass for a linear pilot and a known kappa: logits, scores and draw, fused.
 
-    A block with a non-finite logit gets ``out_counts[b] = -1`` (the caller raises).
+    Kept rows of block b go to the front of its slice of the outputs (see ``draw``). A block
+    with a non-finite logit gets ``out_counts[b] = -1`` (the caller raises).
     """
     n = X.shape[0]
     nblocks = (n + BLOCK - 1) // BLOCK
     for b in prange(nblocks):
+        eta = np.empty(SUB)
+        flag = np.empty(SUB, dtype=np.bool_)
+        z = np.empty(info_inv.shape[0], dtype=np.float64)
         start = b * BLOCK
         end = min(n, start + BLOCK)
-        eta = _block_logits(X, coef, intercept, start, end)
-        out_counts[b] = _draw_block(
-            eta,
-            start,
-            code,
-            X,
-            info_inv,
-            y,
-            keys,
-            seed_mix,
-            kappa,
-            floor,
-            out_idx,
-            out_prob,
-            out_offset,
-        )
-
-
-@intrinsic
-def _pointer_like(typingctx, address, proto):
-    """The integer ``address`` as a pointer to ``proto``'s element type."""
-    ptr = nb_types.CPointer(proto.dtype)
-
-    def codegen(context, builder, signature, args):
-        return builder.inttoptr(args[0], context.get_value_type(ptr))
-
-    return ptr(address, proto), codegen
-
-
-@helper
-def _column_logits(addresses, proto, n, coef, intercept, start, end):
-    """``_block_logits`` reading feature j from the buffer at ``addresses[j]`` (n elements)."""
-    eta = np.full(end - start, intercept)
-    for j in range(addresses.shape[0]):
-        col = carray(_pointer_like(addresses[j], proto), n)
-        w = coef[j]
-        for i in range(start, end):
-            eta[i - start] += col[i] * w
-    return eta
+        c = start
+        bad = False
+        for s in range(start, end, SUB):
+            e = min(end, s + SUB)
+            _matrix_logits(X, coef, intercept, s, e, eta)
+            if code in (OPT_L, OPT_A):
+                c, bad_s = _draw_sub_norm(
+                    eta,
+                    s,
+                    e,
+                    code,
+                    X,
+                    info_inv,
+                    z,
+                    y,
+                    keys,
+                    seed_mix,
+                    kappa,
+                    floor,
+                    out_idx,
+                    out_prob,
+                    out_offset,
+                    c,
+                )
+            else:
+                c, bad_s = _draw_sub(
+                    eta,
+                    s,
+                    e,
+                    code,
+                    y,
+                    keys,
+                    seed_mix,
+                    kappa,
+                    floor,
+                    flag,
+                    out_idx,
+                    out_prob,
+                    out_offset,
+                    c,
+                )
+            bad |= bad_s
+        out_counts[b] = -1 if bad else c - start
 
 
 @parallel_kernel
@@ -410,37 +616,33 @@ def linear_draw_columns(
     n = y.shape[0]
     nblocks = (n + BLOCK - 1) // BLOCK
     for b in prange(nblocks):
+        eta = np.empty(SUB)
+        flag = np.empty(SUB, dtype=np.bool_)
         start = b * BLOCK
         end = min(n, start + BLOCK)
-        eta = _column_logits(addresses, proto, n, coef, intercept, start, end)
-        out_counts[b] = _draw_block(
-            eta,
-            start,
-            code,
-            _NO_ROWS,
-            _NO_ROWS,
-            y,
-            keys,
-            seed_mix,
-            kappa,
-            floor,
-            out_idx,
-            out_prob,
-            out_offset,
-        )
-
-
-@parallel_kernel
-def linear_scores_columns(addresses, proto, coef, intercept, code, out_h0, out_h1):
-    """``linear_scores`` reading each feature from its own column buffer (see
-    ``linear_draw_columns``); bit-identical to it, for the strategies without a row norm."""
-    n = out_h0.shape[0]
-    nblocks = (n + BLOCK - 1) // BLOCK
-    for b in prange(nblocks):
-        start = b * BLOCK
-        end = min(n, start + BLOCK)
-        eta = _column_logits(addresses, proto, n, coef, intercept, start, end)
-        _score_block(eta, start, code, _NO_ROWS, _NO_ROWS, out_h0, out_h1)
+        c = start
+        bad = False
+        for s in range(start, end, SUB):
+            e = min(end, s + SUB)
+            _columns_logits(addresses, proto, n, coef, intercept, s, e, eta)
+            c, bad_s = _draw_sub(
+                eta,
+                s,
+                e,
+                code,
+                y,
+                keys,
+                seed_mix,
+                kappa,
+                floor,
+                flag,
+                out_idx,
+                out_prob,
+                out_offset,
+                c,
+            )
+            bad |= bad_s
+        out_counts[b] = -1 if bad else c - start
 
 
 @serial_kernel

@@ -114,10 +114,8 @@ def _draw_args(rng, n, dtype, contiguous):
     return (h0, h1, _labels(rng, n), _keys(rng, n), np.uint64(12345), 0.4, 0.05, *_draw_outputs(n))
 
 
-def _linear_draw_args(rng, n, dtype, contiguous):
-    X, coef, b, code, info_inv, _, _ = _linear_scores_args(
-        rng, n, dtype, contiguous, K.PROPORTIONAL
-    )
+def _linear_draw_args(rng, n, dtype, contiguous, code=K.PROPORTIONAL, floor=0.0):
+    X, coef, b, code, info_inv, _, _ = _linear_scores_args(rng, n, dtype, contiguous, code)
     return (
         X,
         coef,
@@ -128,15 +126,17 @@ def _linear_draw_args(rng, n, dtype, contiguous):
         _keys(rng, n),
         np.uint64(99),
         3.0,
-        0.0,
+        floor,
         *_draw_outputs(n),
     )
 
 
-def _linear_draw_columns_args(rng, n, dtype, contiguous):
+def _linear_draw_columns_args(rng, n, dtype, contiguous, code=K.PROPORTIONAL, floor=0.0):
     # the kernel reads contiguous column buffers, so ``contiguous`` does not apply; the
     # zero-length ``proto`` view keeps the matrix holding those buffers alive with the args
-    X, coef, b, code, _, y, keys, mix, kappa, floor, *outs = _linear_draw_args(rng, n, dtype, True)
+    X, coef, b, code, _, y, keys, mix, kappa, floor, *outs = _linear_draw_args(
+        rng, n, dtype, True, code, floor
+    )
     addresses = np.array(
         [X.ctypes.data + j * X.strides[1] for j in range(X.shape[1])], dtype=np.uint64
     )
@@ -264,6 +264,10 @@ GLM_KERNELS: list[KernelCase] = [
     ),
 ]
 
+# strategies of the fused draw besides plain proportional (tested with a floor); the column
+# kernel takes only the first two (no row norm)
+_DRAW_STRATEGIES = [("lcc", K.LCC), ("uniform", K.UNIFORM), ("opt-l", K.OPT_L), ("opt-a", K.OPT_A)]
+
 KERNELS: list[KernelCase] = [
     KernelCase(
         "uniform_from_keys",
@@ -333,6 +337,17 @@ KERNELS: list[KernelCase] = [
     KernelCase(
         "linear_draw", K.linear_draw, R.linear_draw, _linear_draw_args, (10, 11, 12, 13), False
     ),
+    *[
+        KernelCase(
+            f"linear_draw[{name}]",
+            K.linear_draw,
+            R.linear_draw,
+            partial(_linear_draw_args, code=code, floor=0.02),
+            (10, 11, 12, 13),
+            False,
+        )
+        for name, code in _DRAW_STRATEGIES
+    ],
     KernelCase(
         "linear_draw_columns",
         K.linear_draw_columns,
@@ -341,6 +356,17 @@ KERNELS: list[KernelCase] = [
         (10, 11, 12, 13),
         False,
     ),
+    *[
+        KernelCase(
+            f"linear_draw_columns[{name}]",
+            K.linear_draw_columns,
+            R.linear_draw_columns,
+            partial(_linear_draw_columns_args, code=code, floor=0.02),
+            (10, 11, 12, 13),
+            False,
+        )
+        for name, code in _DRAW_STRATEGIES[:2]
+    ],
     KernelCase("compact", K.compact, R.compact, _compact_args, (0, 1, 2), True, returns=True),
     KernelCase(
         "solve_kappa",
