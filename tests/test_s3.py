@@ -8,6 +8,7 @@ failed nor a killed run leaves anything at the output prefix.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -185,8 +186,16 @@ def test_cli_reads_and_writes_s3(s3, logs):
     filesystem, _ = s3
     tmp, root = logs
     common = ["--label", "y", "-f", ",".join(FEATURES), "--rate", "0.2", "--seed", "2", "-q"]
-    res = _cli("sample", f"{root}/hive/", "-o", f"{root}/cli/s.parquet", *common)
+    report = f"{root}/cli/report.json"
+    res = _cli(
+        "sample", f"{root}/hive/", "-o", f"{root}/cli/s.parquet", "--report", report, *common
+    )
     assert res.returncode == 0, res.stderr
+    with filesystem.open_input_stream(_strip(report)) as fh:
+        assert (
+            json.loads(fh.read())["rows_out"]
+            == pq.read_metadata(_strip(f"{root}/cli/s.parquet"), filesystem=filesystem).num_rows
+        )
     res = _cli(
         "sample",
         f"{root}/logs/*.parquet",
@@ -209,8 +218,6 @@ def test_cli_reads_and_writes_s3(s3, logs):
     assert got.equals(here)
     res = _cli("inspect", f"{root}/hive/", "--label", "y", "--json")
     assert res.returncode == 0, res.stderr
-    import json
-
     assert json.loads(res.stdout)["rows"] == pq.read_table(tmp / "hive").num_rows
 
 

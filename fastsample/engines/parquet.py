@@ -30,8 +30,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from fastsample.core.atomic import atomic_path
-from fastsample.engines.publish import open_sink
+from fastsample.engines.publish import open_sink, write_text
 from fastsample.engines.sinks import check_output
 from fastsample.engines.sources import (
     Source,
@@ -328,10 +327,15 @@ class SampleReport:
         )
 
 
-def _write_json(path: PathLike, payload: dict[str, Any], *, overwrite: bool = True) -> None:
-    with atomic_path(path, overwrite=overwrite) as tmp, open(tmp, "w") as fh:
-        json.dump(payload, fh, indent=2, sort_keys=False)
-        fh.write("\n")
+def _write_json(
+    path: PathLike,
+    payload: dict[str, Any],
+    *,
+    overwrite: bool = True,
+    storage_options: dict[str, Any] | None = None,
+) -> None:
+    text = json.dumps(payload, indent=2, sort_keys=False) + "\n"
+    write_text(os.fspath(path), text, overwrite=overwrite, storage_options=storage_options)
 
 
 # --------------------------------------------------------------------------- exact kappa
@@ -676,7 +680,7 @@ def sample_parquet(
         r = _validate(strategy, rate, floor, seed)
         cols = columns or OutputColumns()
         if report is not None:
-            rep = check_output(report, overwrite=True, source=src)
+            rep = check_output(report, overwrite=True, source=src, storage_options=storage_options)
             if os.path.realpath(rep) == os.path.realpath(out):
                 raise InputError(f"report {os.fspath(report)!r} is the output file")
         _label_type_check(src, label)
@@ -770,7 +774,7 @@ def sample_parquet(
             sink_options=sink_options,
         )
         if report is not None:
-            _write_json(report, rep_obj.to_dict())
+            _write_json(report, rep_obj.to_dict(), storage_options=storage_options)
         return rep_obj
     finally:
         if reader is not None:

@@ -202,3 +202,32 @@ def _remote(
                 filesystem.delete_dir(staging.path)
             elif filesystem.get_file_info(staging.path).type == fs.FileType.File:
                 filesystem.delete_file(staging.path)
+
+
+def write_text(
+    target: str,
+    text: str,
+    *,
+    overwrite: bool = True,
+    storage_options: Mapping[str, Any] | None = None,
+) -> None:
+    """Write a small text file (a JSON report) atomically, locally or on object storage.
+
+    Locally through :func:`fastsample.core.atomic.atomic_path`; on object storage as one
+    upload of the whole content, which becomes visible only when complete.
+    """
+    loc = locate(target, storage_options)
+    try:
+        if loc.filesystem is None:
+            with atomic_path(loc.path, overwrite=overwrite) as tmp, open(tmp, "w") as fh:
+                fh.write(text)
+            return
+        from pyarrow import fs
+
+        if not overwrite and loc.filesystem.get_file_info(loc.path).type != fs.FileType.NotFound:
+            raise InputError(f"output {loc.uri!r} already exists")
+        _write_text(loc, text)
+    except (OSError, pa.ArrowException) as exc:
+        if is_environment_error(exc):
+            raise environment_error(loc.uri, exc) from None
+        raise
