@@ -224,7 +224,7 @@ def fit_case_control(
     """
     # Put the rows in key order first: the fit, the information matrix and the reference
     # sample all sum over rows, and the pilot must not depend on the order in which an engine
-    # (Parquet files, Spark partitions) delivered its sample (DESIGN.md §3).
+    # (Parquet files, Spark partitions) delivered its sample: the same keyed rows, one pilot.
     sample_keys = np.asarray(sample_keys, dtype=np.uint64)
     order = np.argsort(sample_keys, kind="stable")
     Xs, sample_keys = np.ascontiguousarray(np.asarray(Xs)[order]), sample_keys[order]

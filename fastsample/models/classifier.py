@@ -62,7 +62,7 @@ class NegativeSamplingClassifier(ClassifierMixin, BaseEstimator):
         unfitted classifier is trained the same way; a fitted classifier, a
         :class:`~fastsample.core.pilot.Pilot` or a saved pilot file is used as is.
     strategy : {"proportional", "uniform", "opt-l", "opt-a", "lcc"}, default="proportional"
-        Inclusion-probability strategy (DESIGN.md §2.2).
+        Inclusion-probability strategy (:mod:`fastsample.core.strategies`).
     rate : float, default=0.1
         Expected fraction of negatives kept.
     correction : {"offset", "weights", "posthoc"}, default="offset"
@@ -239,7 +239,7 @@ class NegativeSamplingClassifier(ClassifierMixin, BaseEstimator):
             return est.decision_function(X)
         if kind == "xgboost":
             # Serve with a zero margin: otherwise XGBoost adds a base_score it estimated from
-            # the sampled labels but never trained with (peers.md, summary point 3).
+            # the sampled labels but never trained with (tests/test_boost_recipes.py).
             zeros = np.zeros(X.shape[0])
             return np.asarray(est.predict(X, output_margin=True, base_margin=zeros), dtype=float)
         if kind == "lightgbm":

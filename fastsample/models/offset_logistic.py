@@ -1,6 +1,6 @@
 """Logistic regression with a per-row offset on the log-odds, served without the offset.
 
-The likelihood estimator of DESIGN.md §2.3: fitted on a negative sample with
+The likelihood estimator of a negative sample: fitted on the kept rows with
 ``offset = -log pi`` it estimates the population model. The fit is
 :func:`fastsample.models.solver.solve_offset_logistic`, the package's one solver of this
 likelihood.

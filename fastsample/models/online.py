@@ -20,7 +20,7 @@ the window (``window x (n_features + 2)`` floats) plus one batch.
 
 Keys: by default a row's key is its position in the stream (rows seen before it), so the draw
 is reproducible for the same stream; pass ``keys`` to make each row's fate depend only on its
-own key and the seed (DESIGN.md §3).
+own key and the seed (:mod:`fastsample.core.hashing`).
 """
 
 from __future__ import annotations

@@ -144,7 +144,7 @@ class NegativeSampler(_KeyedSampler):
     """Negative sampling with fastsample's strategies, as an imbalanced-learn sampler.
 
     The most frequent class is the "negative" class; every row of the other classes is kept
-    and each negative is kept with probability ``a_0(x)`` from the strategy (DESIGN.md §2.2),
+    and each negative is kept with probability ``a_0(x)`` from the strategy (:mod:`fastsample.core.strategies`),
     scaled so that ``rate * N0`` negatives are kept in expectation.
 
     Parameters
