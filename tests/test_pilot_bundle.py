@@ -287,28 +287,28 @@ def test_a_crafted_pickle_is_refused_without_running(tmp_path, data, linear, cap
     assert marker.exists()
 
 
+def test_from_linear_is_the_linear_pilot_of_the_same_coefficients(data) -> None:
+    """The online learner's pilot: no fitted model, same logits and fingerprint as a fitted one."""
+    X = data.select(FEATURES).to_numpy()
+    model = LogisticRegression().fit(X, data["y"].to_numpy())
+    fitted = Pilot(model, FEATURES, logit_shift=-1.5)
+    bare = Pilot.from_linear(model.coef_[0], float(model.intercept_[0]), FEATURES, logit_shift=-1.5)
+    assert bare.fingerprint == fitted.fingerprint and _is_lazy(bare)
+    np.testing.assert_array_equal(bare.logits(data), fitted.logits(data))
+    _assert_same_model(bare.model, model, X[:500])
+    with pytest.raises(TypeError, match="unknown Pilot fields"):
+        Pilot.from_linear(model.coef_[0], 0.0, FEATURES, shift=1.0)
+    with pytest.raises(InputError, match="reads 4 features but 2"):
+        Pilot.from_linear(model.coef_[0], 0.0, ["a", "b"])
+
+
 def test_trust_pilot_flag_samples_with_a_non_linear_pilot(tmp_path, data, capsys) -> None:
     src = tmp_path / "log.parquet"
     data.write_parquet(src)
     path = tmp_path / "hgb.npz"
-    assert (
-        main(
-            [
-                "pilot",
-                str(src),
-                "-o",
-                str(path),
-                "--label",
-                "y",
-                "-f",
-                "f*",
-                "--model",
-                "hgb",
-                "--quiet",
-            ]
-        )
-        == 0
-    )
+    train = ["pilot", str(src), "-o", str(path), "--label", "y", "-f", "f*", "--model", "hgb"]
+    assert main(train) == 0
+    assert "sample --trust-pilot" in capsys.readouterr().out  # the summary says so
     out = tmp_path / "out.parquet"
     args = ["sample", str(src), "-o", str(out), "--label", "y", "--pilot", str(path), "--quiet"]
     assert main(args) == 2

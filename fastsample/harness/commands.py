@@ -178,6 +178,7 @@ def cmd_pilot(args: argparse.Namespace) -> int:
             f"wrote {args.output}: {args.model} pilot on {meta.get('sample_rows', 0):,} sampled "
             f"rows ({pilot.n_positive:,} positives, {pilot.n_negative:,} negatives in the "
             f"source), {len(pilot.features)} features, fingerprint {pilot.fingerprint}"
+            + ("" if pilot.linear is not None else "; its model is pickled: sample --trust-pilot")
         )
     return 0
 
