@@ -1,4 +1,4 @@
-"""Offsets, weights and post-hoc correction; the tutorial's sign error (DESIGN.md §2.3–§2.4)."""
+"""Offsets, weights and post-hoc correction; the tutorial's sign error."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def test_correct_log_odds_inverts_the_sampled_world_shift() -> None:
 
 
 def test_tutorial_sign_is_wrong_and_ours_is_calibrated() -> None:
-    """statistics.md Target D at a test-sized N: a naive fit on the sample, corrected.
+    """Sign and calibration at a test-sized N: a naive fit on the sample, corrected.
 
     N = 400k, logit p = -6 + x gives ~1600 positives. The event-rate estimate from the
     corrected model has relative SE about 1/sqrt(N1) ~ 2.5%, so 10% is a 4-SE tolerance.

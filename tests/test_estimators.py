@@ -168,12 +168,12 @@ def test_iteration_limit_warns(solver):
         OffsetLogisticRegression(C=np.inf, solver=solver, max_iter=1).fit(X, y, offset=off)
 
 
-# -- Target D (statistics.md): sign and calibration -------------------------------------------
+# -- sign and calibration on an oracle-probability sample ------------------------------------
 
 
 @pytest.fixture(scope="module")
 def target_d():
-    # statistics.md Target D: N = 2e6, x ~ N(0, 1), logit p = -6 + x; negatives kept with
+    # N = 2e6, x ~ N(0, 1), logit p = -6 + x; negatives kept with
     # pi = min(1, 0.01 p / mean_neg(p)) using the oracle p.
     rng = np.random.default_rng(20211025)
     n = 2_000_000
@@ -190,7 +190,7 @@ def test_target_d_offset_fit_recovers_coefficients_and_event_rate(target_d):
     x, y, pi, keep = target_d
     X = x[keep, None]
     model = OffsetLogisticRegression(C=np.inf).fit(X, y[keep], offset=-np.log(pi[keep]))
-    # Tolerance 0.05 from statistics.md; the fitted standard errors are ~0.02 and ~0.012, so
+    # Tolerance 0.05; the fitted standard errors are ~0.02 and ~0.012, so
     # this is about 2.5 and 4 standard errors.
     assert abs(model.intercept_[0] + 6.0) < 0.05
     assert abs(model.coef_[0, 0] - 1.0) < 0.05

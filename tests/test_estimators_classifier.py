@@ -113,7 +113,7 @@ def test_xgboost_base_margin_served_with_zero_margin(train_holdout):
     clf.fit(X, y)
     assert abs(clf.predict_proba(Xh)[:, 1].mean() / ph.mean() - 1.0) < 0.05
     # XGBoost's own predict (no base_margin) adds the base_score estimated from the sampled
-    # labels: the zero margin is what makes the difference (peers.md summary point 3).
+    # labels: the zero margin is what makes the difference.
     naive = clf.estimator_.predict_proba(Xh)[:, 1].mean()
     assert abs(naive / ph.mean() - 1.0) > 0.05
 

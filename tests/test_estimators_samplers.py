@@ -15,7 +15,7 @@ from fastsample.models.samplers import KeyedRandomUnderSampler, NegativeSampler
 
 
 # No expected failures: both samplers declare _sampling_type="bypass" (Bernoulli draws give
-# expected, not exact, counts), which imbalanced-learn's checks accept (peers.md §1.5).
+# expected, not exact, counts), which imbalanced-learn's checks accept.
 @parametrize_with_checks(
     [
         NegativeSampler(rate=0.5),

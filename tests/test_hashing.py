@@ -20,7 +20,7 @@ from fastsample.core.hashing import (
 )
 from fastsample.errors import InputError
 
-# DESIGN.md §3
+# Integer keys: (key, seed, uniform), bit-exact.
 INT_GOLDEN = [
     (0, 0, 0.6524484863740322),
     (1, 0, 0.03401170130434639),

@@ -1,4 +1,4 @@
-"""Offsets, weights and the post-hoc correction that undo the sampling (DESIGN.md §2.3).
+"""Offsets, weights and the post-hoc correction that undo the sampling.
 
 Sign convention. On kept rows ``logit P(y=1 | x, kept) = logit p(x) + o(x)`` with the
 log-odds offset ``o = log a_1 - log a_0`` (``-log pi`` for negative sampling). So

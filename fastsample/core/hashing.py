@@ -1,4 +1,4 @@
-"""Row keys to uniforms: the reproducibility guarantee of DESIGN.md §3.
+"""Row keys to uniforms: the reproducibility guarantee.
 
 A row's fate depends only on its key and the seed. This module turns any supported key
 column into 64-bit key words and those into uniforms in [0, 1).
@@ -237,7 +237,7 @@ def frame_keys(
 
 
 def uniform_from_keys(keys: Any, seed: int) -> np.ndarray:
-    """Uniforms in [0, 1) decided by each key and the seed alone (DESIGN.md §3).
+    """Uniforms in [0, 1) decided by each key and the seed alone.
 
     Parameters
     ----------

@@ -27,7 +27,7 @@ from fastsample.core.numba_config import (  # noqa: F401
     serial_twin,
 )
 
-# --- hashing (DESIGN.md §3) ---------------------------------------------------------------
+# --- hashing ------------------------------------------------------------------------------
 
 GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 MIX1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -247,7 +247,7 @@ def linear_logits(X, coef, intercept, out):
             _matrix_logits(X, coef, intercept, s, e, out[s:e])
 
 
-# --- inclusion scores (DESIGN.md §2.2) ----------------------------------------------------
+# --- inclusion scores ---------------------------------------------------------------------
 
 
 @helper
@@ -360,7 +360,7 @@ def linear_scores_columns(addresses, proto, coef, intercept, code, out_h0, out_h
             _score_sub(eta, s, e, code, _NO_ROWS, _NO_ROWS, z, out_h0, out_h1)
 
 
-# --- the draw (DESIGN.md §2.1, §2.5, §4) --------------------------------------------------
+# --- the draw -----------------------------------------------------------------------------
 
 
 @helper
@@ -659,7 +659,7 @@ def compact(out_idx, out_prob, out_offset, out_counts):
     return total
 
 
-# --- water-filling (DESIGN.md §2.2) -------------------------------------------------------
+# --- water-filling ------------------------------------------------------------------------
 
 
 @parallel_kernel
@@ -771,7 +771,7 @@ def expected_count(h, w, kappa, floor):
     return total
 
 
-# --- correction (DESIGN.md §2.3) ----------------------------------------------------------
+# --- correction ---------------------------------------------------------------------------
 
 
 @parallel_kernel

@@ -1,6 +1,6 @@
 """Is the key a row key? A cheap check while streaming: exact within a batch, a sketch across.
 
-Rows that share a key share their uniform (DESIGN.md §6), so a key column that is not unique
+Rows that share a key share their uniform, so a key column that is not unique
 silently turns row sampling into group sampling. :class:`KeySketch` watches the key words the
 engine computes anyway: each batch is checked exactly for repeated words (an open-addressing
 hash set, O(n)), and all batches feed a HyperLogLog of 2^12 registers (relative standard error
