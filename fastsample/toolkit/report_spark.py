@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import polars as pl
 
 from fastsample.core.optional import require
 from fastsample.errors import InputError
@@ -53,8 +54,6 @@ def imbalance_report_spark(
     relative_error : float
         Passed to ``approxQuantile`` (0 is exact and costly).
     """
-    import polars as pl
-
     F = require("pyspark.sql.functions", "spark")
     types = require("pyspark.sql.types", "spark")
 
