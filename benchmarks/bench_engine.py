@@ -12,7 +12,8 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from fastsample.engines.parquet import sample_parquet, train_pilot
+from fastsample.engines.parquet import sample_parquet
+from fastsample.engines.training import train_pilot
 from fastsample.harness.bench import run_engine_bench
 from fastsample.harness.synthetic import generate
 

@@ -22,7 +22,7 @@ from sklearn.linear_model import LogisticRegression
 from fastsample.core import kernels as K
 from fastsample.core.correction import correct_proba
 from fastsample.core.pilot import Pilot
-from fastsample.engines.batch import sample_frame
+from fastsample.engines.memory import sample_frame
 from fastsample.testing.reference import tutorial_correct_probabilities, tutorial_negative_sampling
 
 ROWS = int(os.environ.get("FASTSAMPLE_BENCH_ROWS", "20000"))

@@ -47,7 +47,7 @@ def setup(spark):
     import polars as pl
 
     from fastsample.core.pilot_fit import fit_pilot
-    from fastsample.engines.batch import plan_from_pilot
+    from fastsample.core.plan import plan_from_pilot
     from fastsample.harness.synthetic import click_log
 
     table = click_log(20_000, features=4, event_rate=0.05, seed=1)

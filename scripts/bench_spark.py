@@ -54,8 +54,8 @@ def main() -> int:
     from spark_baseline import sql_baseline
 
     from fastsample.core.strategies import effective_floor
-    from fastsample.engines.parquet import train_pilot
     from fastsample.engines.spark import local_session, plan_spark, sample_spark
+    from fastsample.engines.training import train_pilot
     from fastsample.harness.synthetic import generate
 
     os.makedirs(args.dir, exist_ok=True)

@@ -22,7 +22,8 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from fastsample.core.strategies import STRATEGIES, effective_floor, inclusion_scores
-from fastsample.engines.parquet import sample_parquet, train_pilot
+from fastsample.engines.parquet import sample_parquet
+from fastsample.engines.training import train_pilot
 from fastsample.harness.fieldlike import write_field_like
 
 

@@ -9,7 +9,7 @@ from sklearn.linear_model import LogisticRegression
 
 from fastsample.core.correction import correct_log_odds, correct_proba, log_odds_offset
 from fastsample.core.strategies import inclusion_probabilities
-from fastsample.engines.batch import sample_frame
+from fastsample.engines.memory import sample_frame
 from fastsample.errors import InputError
 from fastsample.testing.reference import tutorial_correct_probabilities
 

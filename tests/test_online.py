@@ -125,7 +125,7 @@ def test_bad_input():
     learner = SlidingWindowLearner()
     with pytest.raises(InputError, match="no model yet"):
         learner.predict_proba(np.zeros((1, 3)))
-    with pytest.raises(InputError, match="labels must be 0 or 1"):
+    with pytest.raises(InputError, match="must be 0 or 1"):
         learner.partial_fit(np.zeros((2, 3)), [0, 2])
     learner.partial_fit(*_batch(np.random.default_rng(0), 1000))
     with pytest.raises(InputError, match="3"):

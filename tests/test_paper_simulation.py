@@ -9,7 +9,7 @@ import pytest
 from fastsample.core.correction import log_odds_offset
 from fastsample.core.hashing import uniform_from_keys
 from fastsample.core.strategies import inclusion_scores
-from fastsample.engines.batch import sample_frame
+from fastsample.engines.memory import sample_frame
 from fastsample.harness.paper import (
     FEATURES,
     draw_subsample,

@@ -58,7 +58,7 @@ def test_linear_pilot_is_loaded_and_used_without_sklearn(tmp_path) -> None:
         f"""
         import json, sys
         import fastsample
-        from fastsample.engines.batch import plan_from_pilot
+        from fastsample.core.plan import plan_from_pilot
         p = fastsample.core.pilot.as_pilot({str(path)!r})
         coef, intercept = p.linear
         fp = p.fingerprint
@@ -80,7 +80,7 @@ def test_linear_pilot_is_loaded_and_used_without_sklearn(tmp_path) -> None:
     assert got["fp"] == got["report_fp"] == pilot.fingerprint
     coef, intercept = pilot.linear
     assert got["coef"] == coef.tolist() and got["intercept"] == intercept
-    from fastsample.engines.batch import plan_from_pilot
+    from fastsample.core.plan import plan_from_pilot
 
     # json round-trips floats exactly, so the kappa must be the in-memory pilot's bit for bit
     assert got["kappa"] == plan_from_pilot(pilot, strategy="proportional", rate=0.2, seed=7).kappa

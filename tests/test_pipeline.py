@@ -15,12 +15,14 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 
+from fastsample.core import kappa as kappa_mod
 from fastsample.core.pilot import Pilot
 from fastsample.core.pilot_fit import fit_pilot
 from fastsample.core.strategies import expected_count, inclusion_scores, solve_kappa
+from fastsample.engines import exact, training
 from fastsample.engines import parquet as pipeline
-from fastsample.engines.batch import sample_frame
 from fastsample.engines.io import read_metadata
+from fastsample.engines.memory import sample_frame
 from fastsample.harness.synthetic import click_log
 
 FEATURES = ["f0", "f1", "f2", "f3"]
@@ -268,13 +270,13 @@ def test_exact_kappa_refinement_paths(monkeypatch):
     h = np.concatenate([rng.lognormal(-3, 1.5, 20000), np.full(5000, 0.05), np.zeros(10)])
     rng.shuffle(h)
     for cap in (1 << 21, 50):
-        monkeypatch.setattr(pipeline, "_COLLECT_CAP", cap)
-        monkeypatch.setattr(pipeline, "_SPILL_BLOCK", 4096)
+        monkeypatch.setattr(kappa_mod, "COLLECT_CAP", cap)
+        monkeypatch.setattr(exact, "SPILL_BLOCK", 4096)
         for target, floor in ((0.1 * h.size, None), (0.5 * h.size, 0.01), (0.9 * h.size, None)):
-            spill = pipeline._Spill()
+            spill = exact.Spill()
             for chunk in np.array_split(h, 7):
                 spill.add(chunk)
-            kappa, expected = pipeline._exact_kappa(spill, target, floor)
+            kappa, expected = spill.kappa(target, floor)
             spill.close()
             assert kappa == pytest.approx(solve_kappa(h, target, floor=floor), rel=1e-12)
             assert expected_count(h, kappa, floor=floor) == pytest.approx(target, rel=1e-10)
@@ -288,11 +290,11 @@ def test_exact_bin_sums_are_exact_and_order_free():
     rng = np.random.default_rng(3)
     h = np.concatenate([rng.lognormal(-3, 2.0, 5000), [0.0, 5e-324, 2.2e-308, 1.0, 0.5]])
     bits = h.view(np.uint64)
-    bins = (bits >> np.uint64(pipeline._TOP_SHIFT)).astype(np.int64)
-    hi, lo = pipeline._mantissa_sums(bits, bins)
+    bins = (bits >> np.uint64(kappa_mod.TOP_SHIFT)).astype(np.int64)
+    hi, lo = kappa_mod.mantissa_sums(bits, bins)
     for i in np.unique(bins):
         exact = sum((Fraction(float(v)) for v in h[bins == i]), Fraction(0))
-        assert pipeline._bin_total(int(hi[i]), int(lo[i]), int(i) << pipeline._TOP_SHIFT) == float(
+        assert kappa_mod.bin_total(int(hi[i]), int(lo[i]), int(i) << kappa_mod.TOP_SHIFT) == float(
             exact
         )
 
@@ -300,21 +302,21 @@ def test_exact_bin_sums_are_exact_and_order_free():
 @pytest.mark.parametrize("cap", [1 << 21, 50])  # collect the straddling bins, or split them
 def test_exact_kappa_does_not_depend_on_row_order_or_batches(monkeypatch, cap):
     """kappa is a function of the multiset of scores: bit-identical for any order and grouping."""
-    monkeypatch.setattr(pipeline, "_COLLECT_CAP", cap)
-    monkeypatch.setattr(pipeline, "_SPILL_BLOCK", 4096)
+    monkeypatch.setattr(kappa_mod, "COLLECT_CAP", cap)
+    monkeypatch.setattr(exact, "SPILL_BLOCK", 4096)
     rng = np.random.default_rng(1)
     h = np.concatenate([rng.lognormal(-3, 1.5, 30000), np.full(3000, 0.05)])
     results = set()
     # float sums of these scores in these orders and groupings differed in their last bits
     for trial, pieces in enumerate([7, 13, 1000, 1001, 3, 50]):
         order = rng.permutation(h.size) if trial else np.arange(h.size)
-        spill = pipeline._Spill()
+        spill = exact.Spill()
         for chunk in np.array_split(h[order], pieces):
             spill.add(chunk)
         results.add(
             (
-                pipeline._exact_kappa(spill, 0.1 * h.size, 0.001),
-                pipeline._exact_kappa(spill, 0.5 * h.size, None),
+                spill.kappa(0.1 * h.size, 0.001),
+                spill.kappa(0.5 * h.size, None),
             )
         )
         spill.close()
@@ -340,13 +342,13 @@ def test_one_pass_kappa_is_close_to_exact(tmp_path, log_file, pilot):
 
 
 def test_train_pilot_equals_fit_pilot_in_memory(data, log_file):
-    from_stream = pipeline.train_pilot(log_file, label="y", features=["f*"], seed=5, chunk_rows=333)
+    from_stream = training.train_pilot(log_file, label="y", features=["f*"], seed=5, chunk_rows=333)
     in_memory = fit_pilot(data, data["y"].to_numpy(), features=FEATURES, seed=5, label="y")
     assert from_stream.fingerprint == in_memory.fingerprint
     assert from_stream.logit_shift == in_memory.logit_shift
     assert from_stream.n_negative == in_memory.n_negative
     np.testing.assert_array_equal(from_stream.reference_X, in_memory.reference_X)
-    capped = pipeline.train_pilot(log_file, label="y", features=FEATURES, seed=5, rows=300)
+    capped = training.train_pilot(log_file, label="y", features=FEATURES, seed=5, rows=300)
     assert capped.meta["sample_rows"] < 400
     assert (
         capped.fingerprint
@@ -359,12 +361,12 @@ def test_train_pilot_equals_fit_pilot_in_memory(data, log_file):
 def test_train_pilot_seed_stream_is_independent_of_sampling(data, log_file):
     # The pilot's case-control sample uses derive_seed(seed, "pilot"): the negatives it keeps
     # are not the ones the sampler keeps with the same seed (overlap at chance level).
-    p = pipeline.train_pilot(log_file, label="y", features=FEATURES, seed=5)
+    p = training.train_pilot(log_file, label="y", features=FEATURES, seed=5)
     assert p.meta["q0"] < 0.2
 
 
 def test_train_pilot_saves_and_loads(tmp_path, log_file):
-    p = pipeline.train_pilot(log_file, label="y", features=FEATURES, model="sgd", seed=1)
+    p = training.train_pilot(log_file, label="y", features=FEATURES, model="sgd", seed=1)
     path = tmp_path / "p.pilot"
     p.save(path)
     q = Pilot.load(path)

@@ -15,7 +15,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from fastsample.core.strategies import STRATEGIES, effective_floor, inclusion_scores
-from fastsample.engines.parquet import sample_parquet, train_pilot
+from fastsample.engines.parquet import sample_parquet
+from fastsample.engines.training import train_pilot
 from fastsample.harness.fieldlike import field_like_table, write_field_like
 
 ROWS = 150_000

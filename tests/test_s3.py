@@ -336,7 +336,7 @@ def test_failed_and_killed_runs_leave_nothing_at_the_output_prefix(s3, logs, tmp
 
 
 def test_toolkit_reads_s3_like_local(s3, logs):
-    from fastsample.engines.parquet import train_pilot
+    from fastsample.engines.training import train_pilot
     from fastsample.toolkit.evaluation import evaluate_parquet
     from fastsample.toolkit.report import imbalance_report
 

@@ -16,14 +16,10 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 
 from fastsample.core.pilot_fit import fit_pilot
+from fastsample.core.plan import OutputColumns, plan_from_pilot
 from fastsample.core.strategies import STRATEGIES, inclusion_probabilities
-from fastsample.engines.batch import (
-    OutputColumns,
-    draw_batch,
-    draw_indices,
-    plan_from_pilot,
-    sample_frame,
-)
+from fastsample.engines.batch import draw_batch, draw_indices
+from fastsample.engines.memory import sample_frame
 from fastsample.errors import InputError
 
 OUT = ["sampling_prob", "sample_weight", "log_odds_offset"]
@@ -167,7 +163,7 @@ _THREAD_SCRIPT = textwrap.dedent(
     sys.path.insert(0, {tests!r})
     from helpers import make_events
     from fastsample.core.pilot_fit import fit_pilot
-    from fastsample.engines.batch import sample_frame
+    from fastsample.engines.memory import sample_frame
     import numba
     df = make_events(40_000, seed=4)
     p = fit_pilot(df, df["y"].to_numpy(), features=["f0", "f1", "f2", "f3"], seed=0)
@@ -278,11 +274,11 @@ def test_bad_inputs_raise_one_line_errors(events, pilot) -> None:
         with pytest.raises(InputError, match=message) as exc:
             sample_frame(events, **args)
         assert "\n" not in str(exc.value)
-    with pytest.raises(InputError, match="must be 0/1, found value 2"):
+    with pytest.raises(InputError, match="must be 0 or 1, found value 2"):
         sample_frame(events.with_columns(pl.lit(2).alias("y")), label="y", pilot=pilot)
     with pytest.raises(InputError, match="null"):
         sample_frame(events.with_columns(pl.lit(None, pl.Int64).alias("y")), label="y", pilot=pilot)
-    with pytest.raises(InputError, match="must be 0/1, found type"):
+    with pytest.raises(InputError, match="must be 0 or 1, found type"):
         sample_frame(events.with_columns(pl.lit("a").alias("y")), label="y", pilot=pilot)
     nan_df = events.with_columns(
         pl.when(pl.col("id") == 13).then(float("nan")).otherwise(pl.col("f2")).alias("f2")

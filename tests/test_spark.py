@@ -17,7 +17,9 @@ import pyarrow as pa
 import pytest
 
 from fastsample.core.pilot_fit import fit_pilot
-from fastsample.engines.batch import draw_batch, plan_from_pilot, sample_frame
+from fastsample.core.plan import plan_from_pilot
+from fastsample.engines.batch import draw_batch
+from fastsample.engines.memory import sample_frame
 from fastsample.errors import InputError
 
 pytestmark = [
@@ -286,7 +288,7 @@ def test_bad_label_values_fail_the_job_with_the_message(spark, pilot):
     bad = spark.createDataFrame(
         pa.table({"id": [1, 2], "f0": [0.1, 0.2], "f1": [0.0, 1.0], "f2": [1.0, 2.0], "y": [0, 2]})
     )
-    with pytest.raises(Exception, match="must be 0/1, found value 2"):
+    with pytest.raises(Exception, match="must be 0 or 1, found value 2"):
         sample_spark(bad, label="y", pilot=pilot, key="id").collect()
 
 
@@ -337,8 +339,8 @@ def test_same_sample_as_sample_parquet(spark, tmp_path, parquet_file, pilot, exa
 
 
 def test_train_pilot_spark_is_train_pilot(spark, sdf, data, parquet_file):
-    from fastsample.engines.parquet import train_pilot
     from fastsample.engines.spark import train_pilot_spark
+    from fastsample.engines.training import train_pilot
 
     local = train_pilot(parquet_file, label="y", features=FEATURES, key="sid", seed=8)
     for part in (sdf.coalesce(1), sdf.repartition(4, "id")):

@@ -19,6 +19,7 @@ from fastsample.core import kernels as K
 from fastsample.core.hashing import derive_seed, seed_mix
 from fastsample.core.pilot import Pilot, feature_matrix
 from fastsample.core.strategies import information_inverse
+from fastsample.core.validation import binary_labels
 from fastsample.errors import FastsampleWarning, InputError
 
 __all__ = ["PILOT_MODELS", "case_control_rates", "fit_case_control", "fit_pilot"]
@@ -160,10 +161,9 @@ def fit_pilot(
     yv = np.asarray(y)
     if yv.shape != (Xm.shape[0],):
         raise InputError(f"y has shape {yv.shape}, expected ({Xm.shape[0]},)")
+    binary_labels(yv, "y")
     n1 = int(np.count_nonzero(yv == 1))
     n0 = int(np.count_nonzero(yv == 0))
-    if n0 + n1 != yv.shape[0]:
-        raise InputError("labels must be 0 or 1")
     q1, q0 = case_control_rates(
         n1, n0, negatives_per_positive=negatives_per_positive, max_rows=max_rows
     )

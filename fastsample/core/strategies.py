@@ -17,6 +17,20 @@ from fastsample.core import kernels as K
 from fastsample.core.names import STRATEGIES
 from fastsample.errors import InputError
 
+__all__ = [
+    "STRATEGIES",
+    "clip_probabilities",
+    "effective_floor",
+    "expected_count",
+    "expected_total",
+    "feature_matrix",
+    "inclusion_probabilities",
+    "inclusion_scores",
+    "information_inverse",
+    "solve_kappa",
+    "strategy_code",
+    "water_filling",
+]
 _CODES = {
     "uniform": K.UNIFORM,
     "proportional": K.PROPORTIONAL,
@@ -35,11 +49,6 @@ def strategy_code(strategy: str) -> int:
         raise InputError(
             f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}"
         ) from None
-
-
-def uses_features(strategy: str) -> bool:
-    """Whether the strategy's score reads the feature vector (opt-l, opt-a)."""
-    return strategy_code(strategy) in (K.OPT_L, K.OPT_A)
 
 
 def effective_floor(floor: float | None) -> float:
@@ -173,12 +182,23 @@ def solve_kappa(h: Any, target: float, *, floor: float | None = None, weights: A
     >>> round(expected_count(h, k), 12)
     1.5
     """
+    return water_filling(h, target, effective_floor(floor), weights=weights, floor=floor)
+
+
+def water_filling(
+    h: Any, target: float, floor_value: float, *, weights: Any = None, floor: Any = None
+) -> float:
+    """:func:`solve_kappa` for a floor already resolved by :func:`effective_floor`.
+
+    The scores, weights and target are checked here; ``floor`` (as asked) only words the
+    error when the floor alone exceeds the target.
+    """
     hv = _float_1d(h, "scores")
     _check_finite(hv, "scores")
     if hv.size and hv.min() < 0:
         raise InputError("scores must be non-negative")
     w = _weights(hv, weights)
-    f = effective_floor(floor)
+    f = floor_value
     t = float(target)
     if not np.isfinite(t) or t < 0:
         raise InputError(f"target must be a non-negative number, got {target!r}")
@@ -198,6 +218,11 @@ def solve_kappa(h: Any, target: float, *, floor: float | None = None, weights: A
             f"floor {floor} alone keeps {g_min:.6g} expected negatives, above the target {t:.6g}"
         )
     return float(K.for_rows(K.solve_kappa, hv.size)(hv, w, t, f, k_max))
+
+
+def expected_total(h: np.ndarray, w: np.ndarray, kappa: float, floor_value: float) -> float:
+    """``sum_i w_i clip(kappa h_i, floor_value, 1)`` for float64 arrays and a resolved floor."""
+    return float(K.for_rows(K.expected_count, h.size)(h, w, float(kappa), floor_value))
 
 
 def expected_count(

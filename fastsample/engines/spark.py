@@ -1,6 +1,6 @@
 """The sampling engine on Apache Spark, row for row identical to the local engine.
 
-Every Arrow batch of the Spark DataFrame goes through :func:`fastsample.engines.batch.draw_batch`
+Every Arrow batch of the Spark DataFrame goes through :func:`fastsample.engines.batch.draw_indices`
 (the same Numba kernels as the local engines) inside ``DataFrame.mapInArrow``. A row's fate
 depends only on its key, the seed and its pilot score (DESIGN.md §3), so the sample does not
 change with the number of partitions, the batch size or the order of the rows — unlike
@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from fastsample.core.optional import require
-from fastsample.engines.batch import OutputColumns, SamplingPlan, check_rate
+from fastsample.core.plan import OutputColumns, SamplingPlan, check_rate
+from fastsample.core.validation import label_error
 from fastsample.errors import FastsampleError, InputError
 
 # Name of the temporary row-position column added to the Polars view of a batch; chosen so
@@ -92,9 +93,7 @@ def _check_columns(df: Any, label: str, features: Sequence[str], keys: Sequence[
     if label not in fields:
         raise InputError(f"label column {label!r} not found in the Spark DataFrame")
     if not isinstance(fields[label], numeric):
-        raise InputError(
-            f"label column {label!r} must be 0/1, found type {fields[label].simpleString()}"
-        )
+        raise label_error(label, f"type {fields[label].simpleString()}")
     for f in features:
         if f not in fields:
             raise InputError(f"feature column {f!r} not found in the Spark DataFrame")
@@ -174,10 +173,11 @@ def _negative_scores(
     """The pilot's scores of the batch's negatives (the rows the plan draws from)."""
     import polars as pl
 
-    from fastsample.engines.batch import _scores, label_array
+    from fastsample.core.strategies import strategy_code
+    from fastsample.engines.batch import batch_scores, label_array
 
     y = label_array(view, label)
-    h0, _ = _scores(view.filter(pl.Series(y == 0)), pilot, strategy, info_inv, "")
+    h0, _ = batch_scores(view.filter(pl.Series(y == 0)), pilot, strategy_code(strategy), info_inv)
     return h0
 
 
@@ -192,7 +192,7 @@ def _draw_batches(
     import pyarrow as pa
 
     from fastsample.engines.batch import draw_indices
-    from fastsample.engines.parquet import _kept_rows
+    from fastsample.engines.stream import kept_rows
 
     pilot = pilot_handle.value
     key: str | list[str] = keys[0] if len(keys) == 1 else keys
@@ -208,7 +208,7 @@ def _draw_batches(
                 schema = schema.append(pa.field(n, pa.float64(), nullable=False))
         # The kept rows come from the original Arrow batch, so every input column keeps its
         # exact Spark/Arrow type (no round trip through Polars types).
-        yield _kept_rows(batch, drawn, schema)
+        yield kept_rows(batch, drawn, schema)
 
 
 def _histogram_batches(
@@ -324,8 +324,8 @@ def plan_spark(
     columns : OutputColumns, optional
         Names of the three added columns.
     """
+    from fastsample.core.plan import plan_from_pilot, plan_sampling
     from fastsample.core.strategies import strategy_code
-    from fastsample.engines.batch import plan_from_pilot, plan_sampling
 
     strategy_code(strategy)
     r = check_rate(rate)
@@ -608,14 +608,14 @@ def _class_counts(df: Any, label: str) -> tuple[int, int]:
     for r in rows:
         v, c = r[0], int(r[1])
         if v is None:
-            raise InputError(f"label column {label!r} has {c} null value(s)")
+            raise label_error(label, f"null ({c} rows)")
         if isinstance(v, bool | int | float) and v in (0, 1):
             if v == 1:
                 n1 += c
             else:
                 n0 += c
         else:
-            raise InputError(f"label column {label!r} must be 0/1, found value {v!r}")
+            raise label_error(label, f"value {v!r}")
     return n1, n0
 
 

@@ -155,9 +155,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_pilot(args: argparse.Namespace) -> int:
-    from fastsample.engines.parquet import train_pilot
     from fastsample.engines.sinks import check_output
     from fastsample.engines.sources import resolve_source
+    from fastsample.engines.training import train_pilot
 
     src = resolve_source(args.source, storage_options=_storage(args), format=args.format)
     out = check_output(args.output, overwrite=args.overwrite, source=src)

@@ -24,7 +24,8 @@ import polars as pl
 from fastsample.core import glm_kernels as _glm_kernels
 from fastsample.core import kernels as _kernels
 from fastsample.core.numba_config import SERIAL
-from fastsample.engines.parquet import sample_parquet, train_pilot
+from fastsample.engines.parquet import sample_parquet
+from fastsample.engines.training import train_pilot
 from fastsample.harness.synthetic import click_log, click_log_coefficients, click_log_intercept
 from fastsample.harness.synthetic import generate as generate_log
 from fastsample.models.offset_logistic import OffsetLogisticRegression

@@ -18,6 +18,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from fastsample.core.correction import correct_log_odds, log_odds_offset
 from fastsample.core.logistic import sigmoid, softplus
+from fastsample.core.names import STRATEGIES
 from fastsample.core.pilot import Pilot
 from fastsample.core.strategies import inclusion_probabilities
 from fastsample.errors import InputError
@@ -108,7 +109,7 @@ class NegativeSamplingClassifier(ClassifierMixin, BaseEstimator):
     _parameter_constraints: dict[str, Any] = {  # noqa: RUF012 - sklearn's convention
         "estimator": [None, HasMethods(["fit"])],
         "pilot": "no_validation",
-        "strategy": [StrOptions({"uniform", "proportional", "opt-l", "opt-a", "lcc"})],
+        "strategy": [StrOptions(set(STRATEGIES))],
         "rate": [Interval(Real, 0, 1, closed="right")],
         "correction": [StrOptions({"offset", "weights", "posthoc"})],
         "floor": [None, Interval(Real, 0, 1, closed="both")],

@@ -17,7 +17,8 @@ from sklearn.utils.validation import check_is_fitted
 from fastsample.core.hashing import frame_keys
 from fastsample.core.pilot import Pilot, as_pilot
 from fastsample.core.pilot_fit import PILOT_MODELS, fit_pilot
-from fastsample.engines.batch import OutputColumns, sample_frame
+from fastsample.core.plan import OutputColumns
+from fastsample.engines.memory import sample_frame
 from fastsample.errors import InputError
 
 __all__ = ["draw_sample", "resolve_pilot"]

@@ -38,8 +38,8 @@ from fastsample.core.hashing import derive_seed
 from fastsample.core.logistic import sigmoid
 from fastsample.core.optional import require
 from fastsample.core.strategies import undersampling_rate
-from fastsample.core.validation import numeric_matrix
-from fastsample.engines.batch import sample_frame
+from fastsample.core.validation import binary_labels, numeric_matrix
+from fastsample.engines.memory import sample_frame
 from fastsample.errors import InputError
 from fastsample.models.offset_logistic import OffsetLogisticRegression
 
@@ -48,10 +48,7 @@ __all__ = ["ExtremeImbalanceClassifier", "imbalance_ratio"]
 
 def imbalance_ratio(y: Any) -> float:
     """Negatives per positive ``N0 / N1`` of 0/1 labels (``inf`` without positives)."""
-    arr = np.asarray(y)
-    bad = ~np.isin(arr, (0, 1))
-    if bad.any():
-        raise InputError(f"y: labels must be 0 or 1 (found {arr[bad][0]!r})")
+    arr = binary_labels(y, "y")
     n1 = int(np.count_nonzero(arr == 1))
     n0 = arr.shape[0] - n1
     return n0 / n1 if n1 else math.inf

@@ -34,8 +34,9 @@ import polars as pl
 
 from fastsample.core.logistic import sigmoid
 from fastsample.core.pilot import Pilot
-from fastsample.core.validation import numeric_matrix
-from fastsample.engines.batch import check_rate, sample_frame
+from fastsample.core.plan import check_rate
+from fastsample.core.validation import binary_labels, numeric_matrix
+from fastsample.engines.memory import sample_frame
 from fastsample.errors import InputError
 from fastsample.models.solver import solve_offset_logistic
 
@@ -218,9 +219,7 @@ class SlidingWindowLearner:
         yv = np.asarray(y)
         if yv.shape != (M.shape[0],):
             raise InputError(f"y has shape {yv.shape}, expected ({M.shape[0]},)")
-        bad = ~np.isin(yv, (0, 1))
-        if bad.any():
-            raise InputError(f"y: labels must be 0 or 1 (found {yv[bad][0]!r})")
+        binary_labels(yv, "y")
         if self._d is None:
             self._d = M.shape[1]
         n = M.shape[0]

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from fastsample.core.names import STRATEGIES
 from fastsample.core.optional import require
 from fastsample.errors import InputError
 from fastsample.models.draw import draw_sample
@@ -178,7 +179,7 @@ class NegativeSampler(_KeyedSampler):
 
     _parameter_constraints: dict[str, Any] = {  # noqa: RUF012
         "pilot": "no_validation",
-        "strategy": [StrOptions({"uniform", "proportional", "opt-l", "opt-a", "lcc"})],
+        "strategy": [StrOptions(set(STRATEGIES))],
         "rate": [Interval(Real, 0, 1, closed="right")],
         "floor": [None, Interval(Real, 0, 1, closed="both")],
         "seed": [Interval(Integral, None, None, closed="neither")],

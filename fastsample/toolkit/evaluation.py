@@ -38,6 +38,7 @@ import polars as pl
 from sklearn.metrics import precision_recall_curve, roc_curve
 
 from fastsample.core.names import EVALUATION_METHODS
+from fastsample.core.validation import label_error
 from fastsample.engines.io import resolve_source
 from fastsample.engines.scan import describe_files, scan
 from fastsample.errors import InputError
@@ -338,8 +339,7 @@ def _evaluate_histogram(
     labels = agg["__y"].unique().to_list()
     for v in labels:
         if v is None or v not in (0.0, 1.0):
-            shown = "null" if v is None else repr(v)
-            raise InputError(f"{where}: column {label!r} must be 0 or 1 (found {shown})")
+            raise label_error(label, "null" if v is None else f"value {v!r}", where)
     yk = agg["__y"].to_numpy()
     fk = agg["__fine"].to_numpy()
     ck = agg["__cal"].to_numpy()

@@ -18,6 +18,7 @@ from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_s
 from sklearn.metrics import log_loss as sk_log_loss
 
 from fastsample.core.names import CALIBRATION_BINNINGS
+from fastsample.core.validation import binary_labels
 from fastsample.errors import InputError
 
 __all__ = [
@@ -53,13 +54,7 @@ def check_scores(
         raise InputError(f"label has {y.shape[0]} rows but score has {p.shape[0]}")
     if y.shape[0] == 0:
         raise InputError("label: no rows to evaluate")
-    if y.dtype == bool:
-        y = y.astype(np.int8)
-    else:
-        bad = ~np.isin(y, (0, 1))
-        if bad.any():
-            raise InputError(f"label: values must be 0 or 1 (found {y[bad][0]!r})")
-        y = y.astype(np.int8)
+    y = binary_labels(y, "label")
     bad_p = ~((p >= 0.0) & (p <= 1.0))  # also catches NaN
     if bad_p.any():
         raise InputError(f"score: values must be probabilities in [0, 1] (found {p[bad_p][0]!r})")

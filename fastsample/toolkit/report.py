@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from fastsample.core.validation import label_error
 from fastsample.engines.io import Source, resolve_source
 from fastsample.errors import InputError
 from fastsample.toolkit.frames import FILE_COLUMN, is_source, open_frame
@@ -191,7 +192,7 @@ def imbalance_report(
     )
     schema = lf.collect_schema()
     if not (schema[label].is_numeric() or schema[label] == pl.Boolean):
-        raise InputError(f"{where}: label column {label!r} must be numeric or boolean")
+        raise label_error(label, f"type {schema[label]}", where)
     if feature is not None and not schema[feature].is_numeric():
         raise InputError(f"{where}: feature column {feature!r} must be numeric")
     y = pl.col(label).cast(pl.Float64)
@@ -220,8 +221,7 @@ def imbalance_report(
     )
     for v in totals["__y"].to_list():
         if v is None or v not in (0.0, 1.0):
-            shown = "null" if v is None else repr(v)
-            raise InputError(f"{where}: label column {label!r} must be 0 or 1 (found {shown})")
+            raise label_error(label, "null" if v is None else f"value {v!r}", where)
     n_rows = int(totals["n"].sum())
     if n_rows == 0:
         raise InputError(f"{where}: no rows")

@@ -14,6 +14,7 @@ import numpy as np
 import polars as pl
 
 from fastsample.core.optional import require
+from fastsample.core.validation import label_error
 from fastsample.errors import InputError
 from fastsample.toolkit.report import ImbalanceReport, class_ratio, explicit_edges, with_bin_bounds
 
@@ -63,7 +64,7 @@ def imbalance_report_spark(
         if col is not None and col not in fields:
             raise InputError(f"{role} column {col!r} not found in the Spark DataFrame")
     if not isinstance(fields[label], numeric):
-        raise InputError(f"label column {label!r} must be numeric or boolean")
+        raise label_error(label, f"type {fields[label].simpleString()}")
     if feature is not None and not isinstance(fields[feature], types.NumericType):
         raise InputError(f"feature column {feature!r} must be numeric")
     y = F.col(label).cast("double")
@@ -73,8 +74,7 @@ def imbalance_report_spark(
     first = bad_label.limit(1).collect()
     if first:
         v = first[0][0]
-        shown = "null" if v is None else repr(v)
-        raise InputError(f"label column {label!r} must be 0 or 1 (found {shown})")
+        raise label_error(label, "null" if v is None else f"value {v!r}")
     if weight:
         wcol = F.col("__w")
         bad = data.filter(

@@ -29,8 +29,10 @@ from sklearn.utils.class_weight import compute_class_weight
 from fastsample.core.atomic import atomic_path
 from fastsample.core.correction import correct_proba
 from fastsample.core.strategies import undersampling_rate
-from fastsample.engines.batch import as_polars_frame, label_array, sample_frame
+from fastsample.core.validation import binary_labels
+from fastsample.engines.batch import label_array
 from fastsample.engines.io import ParquetSink, check_output, iter_frames, resolve_source
+from fastsample.engines.memory import as_polars_frame, sample_frame
 from fastsample.engines.parquet import sample_parquet
 from fastsample.errors import InputError
 from fastsample.toolkit.report import imbalance_report
@@ -48,13 +50,7 @@ __all__ = [
 
 
 def _labels01(y: Any, name: str = "label") -> np.ndarray:
-    arr = np.asarray(y)
-    if arr.dtype == bool:
-        return arr.astype(np.int8)
-    bad = ~np.isin(arr, (0, 1))
-    if bad.any():
-        raise InputError(f"{name}: values must be 0 or 1 (found {arr[bad][0]!r})")
-    return arr.astype(np.int8)
+    return binary_labels(y, name)
 
 
 def balanced_class_weights(y: Any, sample_weight: Any = None) -> dict[int, float]:

@@ -46,7 +46,8 @@ def run(
 
     from fastsample.core.correction import correct_log_odds
     from fastsample.core.strategies import inclusion_probabilities
-    from fastsample.engines.parquet import sample_parquet, train_pilot
+    from fastsample.engines.parquet import sample_parquet
+    from fastsample.engines.training import train_pilot
     from fastsample.harness.synthetic import generate
     from fastsample.models.offset_logistic import OffsetLogisticRegression
     from fastsample.toolkit.evaluation import evaluate, evaluate_parquet

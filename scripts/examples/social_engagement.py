@@ -138,7 +138,7 @@ def run(
     """Run the example; return the metrics and the monitor's records."""
     from sklearn.linear_model import LogisticRegression
 
-    from fastsample.engines.batch import sample_frame
+    from fastsample.engines.memory import sample_frame
     from fastsample.models.offset_logistic import OffsetLogisticRegression
     from fastsample.models.online import SlidingWindowLearner
     from fastsample.toolkit.evaluation import evaluate

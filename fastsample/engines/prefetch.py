@@ -1,0 +1,63 @@
+"""A reader thread that decodes batches ahead of the consumer (the streaming pass)."""
+
+from __future__ import annotations
+
+import queue
+import threading
+from typing import Any
+
+#: Batches decoded ahead of the one being sampled. Deeper queues did not help on 2 cores
+#: (30M rows, whole processes: depth 2 ran in 4.48-4.81 s, depth 8 in 4.61-5.17 s and held
+#: 90 MB more), likely because a batch decoded long before is no longer in cache.
+PREFETCH_DEPTH = 2
+
+
+class Prefetch:
+    """Iterate ``items`` on a background thread, at most ``depth`` items ahead.
+
+    The thread starts at construction, so batches are decoded while the caller is still
+    loading the pilot and planning (Parquet decoding releases the GIL), and then while it
+    scores and draws each batch. Exceptions are re-raised in the caller. ``close`` stops the
+    thread (the caller calls it in a ``finally``, so a run that fails before iterating leaves
+    nothing behind).
+    """
+
+    def __init__(self, items: Any, depth: int = PREFETCH_DEPTH) -> None:
+        self._q: queue.Queue[Any] = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._done = object()
+        self._items = items
+        self._thread = threading.Thread(target=self._work, name="fastsample-reader", daemon=True)
+        self._thread.start()
+
+    def _put(self, item: Any) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _work(self) -> None:
+        try:
+            for item in self._items:
+                if not self._put((None, item)):
+                    return
+            self._put((None, self._done))
+        except BaseException as exc:  # handed to the consumer
+            self._put((exc, None))
+
+    def __iter__(self) -> Any:
+        while True:
+            exc, item = self._q.get()
+            if exc is not None:
+                raise exc
+            if item is self._done:
+                return
+            yield item
+
+    def close(self) -> None:
+        """Stop the reader thread and wait for it."""
+        self._stop.set()
+        self._thread.join()
