@@ -455,3 +455,19 @@ def test_columns_of_any_arrow_type_pass_through_unchanged(tmp_path, pilot):
         assert got.schema.field(fld.name).type == fld.type, fld.name
     expected = pq.read_table(src).take(pa.array(got["id"].to_numpy()))
     assert got.select(src_schema.names).equals(expected.select(src_schema.names))
+
+
+def test_sample_with_a_linear_pilot_loads_only_what_it_needs(tmp_path, log_file, pilot_file):
+    """Start-up: no scikit-learn, pandas or SciPy's linalg (Numba's BLAS probe is skipped)."""
+    out = tmp_path / "o.parquet"
+    code = (
+        "import sys\n"
+        "from fastsample.cli import main\n"
+        f"code = main(['sample', {log_file!r}, '-o', {str(out)!r}, '--label', 'y',\n"
+        f"             '--pilot', {pilot_file!r}, '--rate', '0.2', '--quiet'])\n"
+        "heavy = ('sklearn', 'pandas', 'scipy.linalg')\n"
+        "print(code, sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip().splitlines()[-1] == "0 []"

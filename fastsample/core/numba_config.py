@@ -16,11 +16,33 @@
 
 from __future__ import annotations
 
+import sys
 import types
 from collections.abc import Callable
 from typing import Any
 
 from numba import njit
+
+
+def _load_array_support_without_blas_probe() -> None:
+    """Import Numba's array implementations with its SciPy BLAS probe skipped (start-up time).
+
+    ``numba.np.arraymath`` imports ``scipy.linalg`` when it loads, only to learn whether
+    ``np.dot`` may call BLAS: a third of Numba's first-call initialisation in every process.
+    No kernel of ours calls BLAS, so the module is loaded here with that import made to fail
+    (``np.dot`` then compiles to a plain loop; ``np.linalg`` functions still import SciPy
+    when they compile). Nothing is skipped when SciPy's linalg is loaded already.
+    """
+    if "scipy.linalg" in sys.modules or "numba.np.arraymath" in sys.modules:
+        return
+    sys.modules["scipy.linalg.cython_blas"] = None  # type: ignore[assignment]
+    try:
+        import numba.np.arraymath  # noqa: F401
+    finally:
+        del sys.modules["scipy.linalg.cython_blas"]
+
+
+_load_array_support_without_blas_probe()
 
 # Below this many rows the serial build of a kernel is used (4 blocks of the draw kernels).
 PARALLEL_MIN_ROWS = 65536

@@ -6,6 +6,8 @@ table). Every pipeline runs as its own Python process on the same file, in rotat
 
 - ``polars decode``: ``scan_parquet(...).select(pl.all().max())`` on the streaming engine —
   every column decoded, almost nothing computed: the I/O floor.
+- ``polars decode needed columns``: the same, over only the columns ``fastsample sample``
+  decides on (label and the pilot's features): the floor of the decision pass.
 - ``polars hash filter + sink``: keep positives and ``hash(id) < rate`` negatives, then
   ``sink_parquet`` (zstd) — a uniform negative sampler without pilot or output columns.
 - ``duckdb bernoulli + COPY``: ``USING SAMPLE rate% (bernoulli)`` and ``COPY ... (FORMAT
@@ -13,6 +15,8 @@ table). Every pipeline runs as its own Python process on the same file, in rotat
 - ``fastsample sample``: the CLI with a linear pilot (trained beforehand by
   ``fastsample pilot``) and strategy ``proportional`` — scores every row, draws, writes the
   kept rows with three extra columns and the metadata.
+- ``fastsample sample uniform``: the CLI with ``--strategy uniform`` (no pilot): the same work
+  as the two uniform samplers above, plus the three output columns and the metadata.
 
 Peak RSS is the process's ``ru_maxrss`` and CPU seconds its user + system time, read by a small
 wrapper process that starts it (on a 2-core machine a pipeline using both cores fully shows
@@ -37,6 +41,12 @@ README_END = "<!-- engine-bench:end -->"
 _POLARS_DECODE = """
 import sys, polars as pl
 pl.scan_parquet(sys.argv[1]).select(pl.all().max()).collect(engine="streaming")
+"""
+
+_POLARS_DECODE_NEEDED = """
+import sys, polars as pl
+cols = sys.argv[2].split(",")
+pl.scan_parquet(sys.argv[1]).select(cols).select(pl.all().max()).collect(engine="streaming")
 """
 
 _POLARS_FILTER = """
@@ -283,6 +293,7 @@ def _bench(
     out = os.path.join(workdir, "out.parquet")
     pipelines: list[tuple[str, list[str]]] = [
         ("polars decode", [py, "-c", _POLARS_DECODE, log]),
+        ("polars decode needed columns", [py, "-c", _POLARS_DECODE_NEEDED, log, f"y,{feats}"]),
         ("polars hash filter + sink", [py, "-c", _POLARS_FILTER, log, out, str(rate)]),
     ]
     if _has_duckdb():
@@ -307,6 +318,16 @@ def _bench(
         "--quiet",
     ]
     pipelines.append(("fastsample sample", fs_cmd))
+    uniform_cmd = [
+        *fs_cmd[:9],
+        "--rate",
+        str(rate),
+        "--strategy",
+        "uniform",
+        "--overwrite",
+        "--quiet",
+    ]
+    pipelines.append(("fastsample sample uniform", uniform_cmd))
     result = BenchResult(
         rows=rows, features=features, rate=rate, repeats=repeats, file_mb=os.path.getsize(log) / 1e6
     )
@@ -321,7 +342,7 @@ def _bench(
             if os.path.exists(out):
                 os.unlink(out)
             run = _run(cmd, name)
-            if name != "polars decode":
+            if not name.startswith("polars decode"):
                 run.rows_out = _rows_of(out)
             result.runs.append(run)
             if progress:
