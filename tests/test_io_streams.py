@@ -21,7 +21,8 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
-from fastsample.engines.parquet import sample_parquet, train_pilot
+from fastsample.engines.parquet import sample_parquet
+from fastsample.engines.training import train_pilot
 from fastsample.engines.sources import describe, iter_batches, resolve_source
 from fastsample.errors import InputError
 
