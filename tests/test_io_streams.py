@@ -22,8 +22,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from fastsample.engines.parquet import sample_parquet
-from fastsample.engines.training import train_pilot
 from fastsample.engines.sources import describe, iter_batches, resolve_source
+from fastsample.engines.training import train_pilot
 from fastsample.errors import InputError
 
 FEATURES = ["f0", "f1", "f2"]
@@ -176,7 +176,8 @@ def test_csv_and_ndjson_sample_like_parquet(tmp_path, log, pilot):
 
 
 @pytest.mark.parametrize(
-    ("values", "message"), [(["yes", "no"], "must be 0 or 1, found type"), ([0, 2], "found value 2")]
+    ("values", "message"),
+    [(["yes", "no"], "must be 0 or 1, found type"), ([0, 2], "found value 2")],
 )
 def test_csv_label_not_01_is_a_one_line_error(tmp_path, values, message):
     path = tmp_path / "bad.csv"
