@@ -1,4 +1,4 @@
-"""The draw: output contract, invariances and seeded Monte Carlo (DESIGN.md §2–§4)."""
+"""The draw: output contract, invariances and seeded Monte Carlo."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Strategy scores, water-filling kappa and probabilities (DESIGN.md §2.2)."""
+"""Strategy scores, water-filling kappa and probabilities."""
 
 from __future__ import annotations
 

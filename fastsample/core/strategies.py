@@ -1,6 +1,6 @@
 """Inclusion-probability strategies, the water-filling solve for kappa, and floors.
 
-Every strategy gives each row a score ``h >= 0`` from the pilot's logit (DESIGN.md §2.2);
+Every strategy gives each row a score ``h >= 0`` from the pilot's logit;
 negatives are kept with ``a_0 = clip(kappa * h0, floor, 1)``, positives with ``a_1 = 1``
 except under ``lcc`` where ``a_1 = clip(kappa * h1, floor, 1)`` with ``h1 = 1 - p~``.
 ``kappa`` is solved so that the expected number of kept negatives equals the target.

@@ -79,7 +79,7 @@ def sample_frame(
         The pilot. None with a strategy other than ``uniform`` trains one on this frame
         with :func:`fastsample.core.pilot_fit.fit_pilot` (its own seed stream).
     strategy : {"proportional", "uniform", "opt-l", "opt-a", "lcc"}
-        Inclusion-probability strategy (DESIGN.md §2.2).
+        Inclusion-probability strategy (see :mod:`fastsample.core.strategies`).
     rate : float
         Expected fraction of negatives kept, in (0, 1].
     seed : int

@@ -66,7 +66,7 @@ def sample_parquet(
     """Sample a Parquet source far larger than memory into one Parquet file.
 
     Every positive is kept (under ``lcc`` positives are sampled too) and each negative with
-    probability ``clip(kappa * h(x), floor, 1)`` (DESIGN.md §2). The output holds the input
+    probability ``clip(kappa * h(x), floor, 1)``. The output holds the input
     columns unchanged plus ``sampling_prob``, ``sample_weight`` and ``log_odds_offset``, and
     the parameters, pilot fingerprint, kappa and counts as JSON in the Parquet key-value
     metadata under ``"fastsample"`` (read it with :func:`fastsample.read_metadata`).
