@@ -36,6 +36,15 @@ def _noop(df: Any) -> None:
     df.write.format("noop").mode("overwrite").save()
 
 
+def _xxhash64_uniform(frame: Any, keys: list[str], seed: int) -> Any:
+    """Route (b) of the keyed uniform: Spark's ``xxhash64`` seeded by chaining the seed first."""
+    from pyspark.sql import functions as F
+
+    bits = F.shiftrightunsigned(F.xxhash64(F.lit(seed), *[F.col(k) for k in keys]), 11)
+    frame.df = frame.df.withColumn(f"{frame.prefix}u", bits.cast("double") * F.lit(2.0**-53))
+    return F.col(f"{frame.prefix}u")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--rows", type=_count, default=4_000_000)
@@ -51,10 +60,11 @@ def main() -> int:
     os.environ["NUMBA_NUM_THREADS"] = "1"
     os.environ["PYSPARK_PYTHON"] = sys.executable
 
+    from pyspark.sql import functions as F
     from spark_baseline import sql_baseline
 
     from fastsample.core.strategies import effective_floor
-    from fastsample.engines.spark import local_session, plan_spark, sample_spark
+    from fastsample.engines.spark import local_session, native, plan_spark, sample_spark
     from fastsample.engines.training import train_pilot
     from fastsample.harness.synthetic import generate
 
@@ -74,16 +84,32 @@ def main() -> int:
     plan = plan_spark(sdf, label="y", pilot=pilot, rate=args.rate, seed=7)
     batch_conf = "spark.sql.execution.arrow.maxRecordsPerBatch"
 
-    def fastsample_run(batch: int | None) -> Callable[[], None]:
+    def fastsample_run(batch: int | None, path: str = "arrow") -> Callable[[], None]:
         def run() -> None:
             if batch is not None:
                 spark.conf.set(batch_conf, str(batch))
             try:
-                _noop(sample_spark(sdf, label="y", pilot=pilot, key="id", plan=plan))
+                _noop(sample_spark(sdf, label="y", pilot=pilot, key="id", plan=plan, path=path))
             finally:
                 spark.conf.unset(batch_conf)
 
         return run
+
+    def native_run(data: Any, key: str, hash_route: str) -> Callable[[], None]:
+        """The native path; ``hash_route="xxhash64"`` swaps in Spark's own hash (route b)."""
+
+        def run() -> None:
+            saved = native.uniform_column
+            if hash_route == "xxhash64":
+                native.uniform_column = _xxhash64_uniform
+            try:
+                _noop(sample_spark(data, label="y", pilot=pilot, key=key, plan=plan))
+            finally:
+                native.uniform_column = saved
+
+        return run
+
+    keyed = sdf.withColumn("sid", F.concat(F.lit("user-"), F.col("id").cast("string")))
 
     baseline = sql_baseline(
         sdf,
@@ -101,10 +127,18 @@ def main() -> int:
         "`mapInArrow` identity (the Arrow round trip alone)": lambda: _noop(
             sdf.mapInArrow(lambda batches: batches, sdf.schema)
         ),
-        "fastsample `sample_spark` (Arrow batches of 10,000, Spark's default)": fastsample_run(
-            None
+        "fastsample `sample_spark` native (splitmix64 on 16-bit limbs; the default)": (
+            native_run(sdf, "id", "limbs")
         ),
-        "fastsample `sample_spark` (Arrow batches of 65,536)": fastsample_run(65_536),
+        "native, Spark's `xxhash64` instead (hash route b, not adopted)": native_run(
+            sdf, "id", "xxhash64"
+        ),
+        "native, string key `user-<id>` (limbs)": native_run(keyed, "sid", "limbs"),
+        "native, string key `user-<id>` (`xxhash64`, route b)": native_run(
+            keyed, "sid", "xxhash64"
+        ),
+        "`mapInArrow` path (Arrow batches of 10,000, Spark's default)": fastsample_run(None),
+        "`mapInArrow` path (Arrow batches of 65,536)": fastsample_run(65_536),
     }
     times: dict[str, list[float]] = {name: [] for name in pipelines}
     for name, run in pipelines.items():
