@@ -109,9 +109,9 @@ def test_uniforms_are_the_hash_spec_bit_for_bit(spark, sdf, data):
     """Integer, string and composite keys: the limb arithmetic gives the kernels' uniforms."""
     from fastsample.engines.spark import limbs, native
 
-    small = sdf.limit(5_000).cache()
+    small = sdf.limit(300).cache()
     for keys in (["id"], ["sid"], ["sid", "id"]):
-        # string keys are slow natively (sample_spark sends them to mapInArrow): 5k rows
+        # string keys are slow natively (sample_spark sends them to mapInArrow): 300 rows
         part, data_part = (sdf, data) if keys == ["id"] else (small, _to_polars(small))
         frame = limbs.Frame(part, "__fs_")
         u = native.uniform_column(frame, keys, seed=-7)
@@ -164,14 +164,14 @@ def test_native_path_keeps_the_local_rows(sdf, data, pilot, strategy):
 
 @pytest.mark.parametrize("key", ["sid", ["sid", "id"]])
 def test_native_path_string_and_composite_keys(spark, data, pilot, key):
-    """String keys run natively when asked (slowly: 5k rows here), with the local rows."""
+    """String keys run natively when asked (slowly: 300 rows here), with the local rows."""
     from fastsample.engines.spark import sample_spark, spark_path
     from fastsample.engines.spark.native import python_in_plan
 
-    part = data.slice(0, 5_000)
+    part = data.slice(0, 300)
     small = spark.createDataFrame(part.to_arrow())
     assert spark_path(small, pilot=pilot, key=key)[0] == "arrow"  # auto prefers the kernels
-    plan = plan_from_pilot(pilot, strategy="lcc", rate=0.2, seed=4)
+    plan = plan_from_pilot(pilot, strategy="lcc", rate=0.5, seed=4)
     local = draw_batch(part, label="y", pilot=pilot, plan=plan, key=key)
     out = sample_spark(
         small.repartition(3), label="y", pilot=pilot, key=key, plan=plan, path="native"
