@@ -133,12 +133,10 @@ def main() -> int:
         "native, Spark's `xxhash64` instead (hash route b, not adopted)": native_run(
             sdf, "id", "xxhash64"
         ),
-        "native, string key `user-<id>` (limbs)": native_run(keyed, "sid", "limbs"),
-        "native, string key `user-<id>` (`xxhash64`, route b)": native_run(
+        "native, string key `user-<id>`, `xxhash64` (route b)": native_run(
             keyed, "sid", "xxhash64"
         ),
         "`mapInArrow` path (Arrow batches of 10,000, Spark's default)": fastsample_run(None),
-        "`mapInArrow` path (Arrow batches of 65,536)": fastsample_run(65_536),
     }
     times: dict[str, list[float]] = {name: [] for name in pipelines}
     for name, run in pipelines.items():

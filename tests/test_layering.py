@@ -170,9 +170,7 @@ KNOWN: dict[str, set[str]] = {
     "layers": set(),
     "private": set(),
     "cycles": set(),
-    "oversized": {
-        "fastsample.engines.spark",
-    },
+    "oversized": set(),
 }
 
 CHECKS = {

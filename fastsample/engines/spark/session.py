@@ -137,7 +137,7 @@ def _probe(_: Any) -> tuple[str, str | None]:
     import sys as worker_sys
 
     try:
-        import fastsample.engines.spark.arrow  # noqa: F401  (what the workers will unpickle)
+        import fastsample.engines.batch  # noqa: F401  (the kernels the workers will run)
     except Exception as exc:  # ModuleNotFoundError for fastsample or one of its dependencies
         return worker_sys.executable, f"{type(exc).__name__}: {exc}"
     return worker_sys.executable, None
