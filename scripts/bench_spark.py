@@ -127,7 +127,7 @@ def main() -> int:
         "`mapInArrow` identity (the Arrow round trip alone)": lambda: _noop(
             sdf.mapInArrow(lambda batches: batches, sdf.schema)
         ),
-        "fastsample `sample_spark` native (splitmix64 on 16-bit limbs; the default)": (
+        "fastsample `sample_spark` native (splitmix64 on 16-bit limbs)": (
             native_run(sdf, "id", "limbs")
         ),
         "native, Spark's `xxhash64` instead (hash route b, not adopted)": native_run(

@@ -40,15 +40,15 @@ def sample_spark(
     those of :func:`fastsample.sample_frame` / ``sample_parquet`` for the same data, key,
     seed, pilot and kappa, whatever the partitioning or row order. Two ways to compute them:
 
-    * ``"native"`` (chosen automatically for a linear pilot or none and integer, boolean,
-      date or timestamp keys): Spark SQL expressions only, no Python worker (the executors
-      need no fastsample, no Python at all). String keys run natively too when asked
-      (``path="native"``), but slowly: "auto" sends them to mapInArrow. Same rows;
+    * ``"native"`` (on request; possible for a linear pilot or none): Spark SQL expressions
+      only, no Python worker (the executors need no fastsample, no Python at all). Not the
+      default yet: measured slower than mapInArrow (its plan outgrows Spark's generated-code
+      size limit). Same rows;
       probabilities and offsets within 1e-15 relative (Spark's ``exp``/``log`` are
       ``StrictMath``'s, which differ from the C library's by 1 ulp on some arguments; see
       :mod:`fastsample.engines.spark.native`).
-    * ``"arrow"``: the local kernels on each Arrow batch inside ``mapInArrow`` (non-linear
-      pilots, string and ``timestamp_ntz`` keys); bit for bit the local values. The workers must import
+    * ``"arrow"`` (what ``"auto"`` runs): the local kernels on each Arrow batch inside
+      ``mapInArrow``; bit for bit the local values. The workers must import
       fastsample: a one-line error says how to fix it before the job runs.
 
     The path taken is logged (logger ``fastsample.spark``, level INFO) and readable
@@ -122,7 +122,9 @@ def sample_spark(
     if path == "native" and why is not None:
         raise InputError(f"the native Spark path cannot run this sample: {why}")
     if path == "auto" and why is None:
-        why = slow_keys(df, keys)
+        # measured in scripts/bench_spark.py (16 features): the native plan outgrows Spark's
+        # generated-code limit and ran at 0.04x of plain PySpark, mapInArrow at 0.30x
+        why = slow_keys(df, keys) or "mapInArrow measured faster (path='native' to force it)"
     if path == "native" or (path == "auto" and why is None):
         log.info("sample_spark: native Spark SQL path (no Python workers)")
         return apply_native(df, plan, pilot_obj, label, feats, keys)
@@ -154,4 +156,5 @@ def spark_path(
     stub = plan_sampling([1.0], strategy=strategy, rate=1.0, seed=0, info_inv=info)
     keys = key_names(key)
     why = unsupported(df, pilot_obj, stub, keys) or slow_keys(df, keys)
+    why = why or "mapInArrow measured faster (path='native' to force it)"
     return ("native", None) if why is None else ("arrow", why)
