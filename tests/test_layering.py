@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import pathlib
+import re
 from collections import defaultdict
 
 import pytest
@@ -210,3 +211,20 @@ def test_the_checks_see_a_violation(tmp_path):
         assert oversized() == {"fastsample.engines.b"}
     finally:
         PACKAGE, MODULES = saved
+
+
+# Notes that live outside the repository (the team's design notes, references and style guide).
+# A comment or docstring says the fact itself, or points at the module that holds it.
+OUTSIDE_NOTES = re.compile(r"DESIGN\.md|STYLE\.md|statistics\.md|peers\.md|field\.md|shared/|§")
+
+
+def test_no_pointers_to_notes_outside_the_repository():
+    roots = [PACKAGE, *(PACKAGE.parent / d for d in ("tests", "benchmarks", "scripts"))]
+    found = [
+        f"{path.relative_to(PACKAGE.parent)}:{i}"
+        for root in roots
+        for path in sorted(root.rglob("*.py"))
+        for i, line in enumerate(path.read_text().splitlines(), 1)
+        if OUTSIDE_NOTES.search(line) and path != pathlib.Path(__file__).resolve()
+    ]
+    assert not found, f"pointers to notes outside the repository: {found}"
