@@ -1,6 +1,6 @@
 """The sampling engine on Apache Spark: the local engine's sample, whatever the partitioning.
 
-A row's fate depends only on its key, the seed and its pilot score (DESIGN.md §3), so the
+A row's fate depends only on its key, the seed and its pilot score, so the
 sample does not change with the number of partitions, the batch size or the order of the rows
 — unlike Spark's own ``sample``/``rand``, which are seeded per partition.
 

@@ -1,4 +1,4 @@
-"""The key specification of DESIGN.md §3 as Spark SQL expressions that never overflow.
+"""The key specification of :mod:`fastsample.core.hashing` as Spark SQL expressions that never overflow.
 
 Spark 4 runs with ``spark.sql.ansi.enabled=true``: a 64-bit ``+`` or ``*`` that wraps raises
 instead, and splitmix64 wraps on purpose. So every 64-bit word is carried as four 16-bit limbs

@@ -101,7 +101,7 @@ def _key_word(frame: L.Frame, name: str, dtype: Any) -> L.Limbs:
 
 
 def uniform_column(frame: L.Frame, keys: Sequence[str], seed: int) -> Any:
-    """The keyed uniform of every row (DESIGN.md §3), bound as a column of ``frame``."""
+    """The keyed uniform of every row, bound as a column of ``frame``."""
     F = L.functions()
     fields = {f.name: f.dataType for f in frame.df.schema.fields}
     words = [_key_word(frame, k, fields[k]) for k in keys]

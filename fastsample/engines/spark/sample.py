@@ -75,7 +75,7 @@ def sample_spark(
     seed : int
         Sampling seed.
     key : str or list of str
-        Key column(s) that decide each row's uniform (DESIGN.md §3).
+        Key column(s) that decide each row's uniform (see :mod:`fastsample.core.hashing`).
     floor : float, optional
         Lower bound on every inclusion probability.
     exact : bool
