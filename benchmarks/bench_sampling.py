@@ -5,8 +5,9 @@ that ordinary test runs only smoke-test these):
 
 * ``sample_frame`` with a LogisticRegression pilot (fused path, exact kappa) vs the tutorial's
   NumPy path (``predict_proba`` + its sampling function, ``reference.tutorial_negative_sampling``);
-* the fused one-pass kernel alone (``linear_draw``, kappa known) vs ``X.sum()`` over the same
-  column-major feature matrix: the cost of just reading the features once;
+* the fused one-pass kernels alone (kappa known): ``linear_draw`` on the column-major matrix
+  and ``linear_draw_columns`` on the frame's own column buffers (the engines' path), vs
+  ``X.sum()`` over the same features: the cost of just reading them once (the roofline);
 * ``correct_proba`` vs the tutorial's correction formula.
 """
 
@@ -90,6 +91,17 @@ def test_fused_kernel(benchmark, data):
     kernel = K.for_rows(K.linear_draw, data["X"].shape[0])
     kernel(*args)
     benchmark.pedantic(kernel, args=args, rounds=7, iterations=1)
+
+
+def test_fused_kernel_columns(benchmark, data):
+    benchmark.group = "roofline"
+    args = _fused_args(data)
+    cols = [data["frame"].get_column(f).to_numpy() for f in FEATURES]
+    addresses = np.array([c.ctypes.data for c in cols], dtype=np.uint64)
+    col_args = (addresses, cols[0][:0], *args[1:4], *args[5:])
+    kernel = K.for_rows(K.linear_draw_columns, data["X"].shape[0])
+    kernel(*col_args)
+    benchmark.pedantic(kernel, args=col_args, rounds=7, iterations=1)
 
 
 def test_roofline_sum(benchmark, data):

@@ -230,6 +230,7 @@ GLM_KERNELS: list[KernelCase] = [
         returns=True,
         rtol=_GLM_RTOL,
         atol=_GLM_ATOL,
+        bench_scale=0.2,
     ),
     KernelCase(
         "offset_logistic_loss_grad_hess",
@@ -241,6 +242,7 @@ GLM_KERNELS: list[KernelCase] = [
         returns=True,
         rtol=_GLM_RTOL,
         atol=_GLM_ATOL,
+        bench_scale=0.2,
     ),
     KernelCase(
         "offset_logistic_score_outer",
@@ -251,6 +253,7 @@ GLM_KERNELS: list[KernelCase] = [
         False,
         rtol=_GLM_RTOL,
         atol=_GLM_ATOL,
+        bench_scale=0.2,
     ),
     KernelCase(
         "linear_predictor",
@@ -261,6 +264,7 @@ GLM_KERNELS: list[KernelCase] = [
         False,
         rtol=_GLM_RTOL,
         atol=_GLM_ATOL,
+        bench_scale=0.2,
     ),
 ]
 
