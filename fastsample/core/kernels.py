@@ -375,6 +375,14 @@ def _clip(v, floor):
 
 
 @helper
+def _offset(a0, a1):
+    """log(a1) - log(a0), sparing the log of a1 = 1 (positives always kept): log(1) is +0.0
+    exactly, so the bits are the same."""
+    la1 = 0.0 if a1 == 1.0 else math.log(a1)
+    return la1 - math.log(a0)
+
+
+@helper
 def _decide_u(h0, h1, y, u, kappa, floor):
     """(kept, a_y, a_0, a_1) for one row and its uniform ``u``."""
     a0 = _clip(kappa * h0, floor)
@@ -407,7 +415,7 @@ def draw(h0, h1, y, keys, seed_mix, kappa, floor, out_idx, out_prob, out_offset,
             if kept:
                 out_idx[c] = i
                 out_prob[c] = a
-                out_offset[c] = math.log(a1) - math.log(a0)
+                out_offset[c] = _offset(a0, a1)
                 c += 1
         out_counts[b] = c - start
 
@@ -474,7 +482,7 @@ def _draw_sub(
             if kept:
                 out_idx[c] = s + k
                 out_prob[c] = a
-                out_offset[c] = math.log(a1) - math.log(a0)
+                out_offset[c] = _offset(a0, a1)
                 c += 1
     return c, bad > 0
 
@@ -509,7 +517,7 @@ def _draw_sub_norm(
         if kept:
             out_idx[c] = i
             out_prob[c] = a
-            out_offset[c] = math.log(a1) - math.log(a0)
+            out_offset[c] = _offset(a0, a1)
             c += 1
     return c, bad
 
