@@ -22,6 +22,7 @@ _LAZY: dict[str, str] = {
     "log_odds_offset": "fastsample.core.correction",
     "correct_log_odds": "fastsample.core.correction",
     "correct_proba": "fastsample.core.correction",
+    "sampling_offsets": "fastsample.core.correction",
     "Pilot": "fastsample.core.pilot",
     "fit_pilot": "fastsample.core.pilot_fit",
     "SamplingPlan": "fastsample.core.plan",

@@ -257,11 +257,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="write OUT as a hive-partitioned dataset (COL=value/ directories)",
     )
     p.add_argument("--label", "-l", required=True, help="0/1 label column")
-    p.add_argument(
+    keying = p.add_mutually_exclusive_group()
+    keying.add_argument(
         "--key",
         type=_names,
         default=None,
-        help="key column(s); default the global row index (not layout-invariant)",
+        help="column(s) identifying each row, unique: rows sharing a key are kept or dropped "
+        "together (a repeated key is warned about); default the global row index, which "
+        "changes when the input is re-ordered or re-partitioned",
+    )
+    keying.add_argument(
+        "--group-key",
+        type=_names,
+        default=None,
+        metavar="COL",
+        help="sample whole groups on purpose: every row of a group shares one uniform "
+        "(permanent random numbers); counts and totals then vary more than for rows, and "
+        "standard errors must be clustered by group",
     )
     p.add_argument("--pilot", metavar="PILOT", help="pilot file from `fastsample pilot`")
     p.add_argument(

@@ -81,6 +81,10 @@ def test_rate_warning_names_exact():
     assert msg is not None and "--exact" in msg and "+23" in msg and "\n" not in msg
     # realised within tolerance but the expected count itself off: still said
     assert rate_warning(10_000, 10_400, 10_150, 3600, "pilot-sample") is not None
+    # expected on target, realised far off: chance cannot explain it (not under group sampling)
+    msg = rate_warning(10_000, 10_000, 11_000, 3600, "exact")
+    assert msg is not None and "key unique" in msg and "z = +16.7" in msg
+    assert rate_warning(10_000, 10_000, 11_000, 3600, "exact", grouped=True) is None
 
 
 def test_reference_sample_is_independent_and_weighted():

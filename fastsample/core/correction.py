@@ -115,3 +115,47 @@ def correct_proba(proba: Any, offset: Any) -> np.ndarray:
             raise InputError("offset contains NaN")
         raise InputError("probabilities must lie in [0, 1]")
     return out
+
+
+_PLAN_FIELDS = ("strategy", "kappa", "floor")
+
+
+def sampling_offsets(pilot: Any, data: Any, plan: Any) -> np.ndarray:
+    """The log-odds offset ``o(x)`` the sampling gives rows of ``data``, e.g. new rows to serve.
+
+    A model fitted on a sample *without* the offset needs ``o(x)`` of every row it scores,
+    not only of the kept rows: ``correct_proba(model.predict_proba(X)[:, 1],
+    sampling_offsets(pilot, X, plan))``. ``o(x) = log a_1(x) - log a_0(x)`` depends on ``x``
+    alone (not on the label), through the pilot, the strategy, kappa and the floor.
+
+    Parameters
+    ----------
+    pilot : fastsample.core.pilot.Pilot or None
+        The pilot the sample was drawn with (None for ``uniform`` without one).
+    data : polars.DataFrame or 2-D array
+        Rows holding the pilot's features (in the pilot's order for an array).
+    plan : SamplingPlan or dict
+        The plan, or its record in the sample's metadata
+        (``fastsample.engines.sinks.read_metadata(path)["plan"]``): ``strategy``, ``kappa``,
+        ``floor``.
+
+    Returns
+    -------
+    numpy.ndarray of float64
+    """
+    from fastsample.core.strategies import inclusion_probabilities
+
+    fields = plan if isinstance(plan, dict) else {k: getattr(plan, k) for k in _PLAN_FIELDS}
+    strategy, kappa, floor = str(fields["strategy"]), float(fields["kappa"]), fields["floor"]
+    if pilot is None:
+        if strategy != "uniform":
+            raise InputError(f"strategy {strategy!r} needs the pilot to compute offsets")
+        n = data.height if hasattr(data, "height") else np.asarray(data).shape[0]
+        return np.full(n, -np.log(min(1.0, max(kappa, K.PI_EPS if floor is None else floor))))
+    from fastsample.core.pilot import feature_matrix
+
+    X = feature_matrix(data, pilot.features) if hasattr(data, "columns") else np.asarray(data)
+    a0, a1 = inclusion_probabilities(
+        strategy, pilot.logits(X), kappa=kappa, floor=floor, X=X, info_inv=pilot.info_inv
+    )
+    return np.log(a1) - np.log(a0)

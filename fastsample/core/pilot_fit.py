@@ -18,6 +18,13 @@ import polars as pl
 from fastsample.core import kernels as K
 from fastsample.core.hashing import derive_seed, seed_mix
 from fastsample.core.pilot import Pilot, feature_matrix
+from fastsample.core.reference import (
+    INDEPENDENT,
+    META_KEY,
+    reference_rate,
+    reference_take,
+    reference_weight,
+)
 from fastsample.core.strategies import information_inverse
 from fastsample.core.validation import binary_labels
 from fastsample.errors import FastsampleWarning, InputError
@@ -176,6 +183,8 @@ def fit_pilot(
     K.for_rows(K.uniform_from_keys, u.size)(words, seed_mix(derive_seed(seed, "pilot")), u)
     q = np.where(yv == 1, q1, q0)
     take = u < q
+    q_ref = reference_rate(n0, Xm.shape[1], Xm.dtype.itemsize)
+    ref = reference_take(yv, words, seed, q_ref, take)
     return fit_case_control(
         np.ascontiguousarray(Xm[take]),
         yv[take],
@@ -188,6 +197,7 @@ def fit_pilot(
         label=label,
         n_positive=n1,
         n_negative=n0,
+        reference=(Xm[ref], words[ref], reference_weight(q_ref, q0)),
     )
 
 
@@ -204,6 +214,7 @@ def fit_case_control(
     label: str | None = None,
     n_positive: int,
     n_negative: int,
+    reference: tuple[np.ndarray, np.ndarray, float] | None = None,
 ) -> Pilot:
     """Fit a pilot on an already-drawn case-control sample and put it on the population scale.
 
@@ -221,6 +232,11 @@ def fit_case_control(
         Keep-rates the sample was drawn with (see :func:`case_control_rates`).
     n_positive, n_negative : int
         Class counts of the whole data.
+    reference : (ndarray, ndarray, float), optional
+        Features and key words of the kappa reference sample (negatives drawn for kappa
+        alone, outside the pilot's sample; :mod:`fastsample.core.reference`) and their common
+        Horvitz–Thompson weight; stored in key order. Without it (or when it is empty) the
+        pilot's own negatives serve, as in pilots of old.
     """
     # Put the rows in key order first: the fit, the information matrix and the reference
     # sample all sum over rows, and the pilot must not depend on the order in which an engine
@@ -252,6 +268,16 @@ def fit_case_control(
     eta = pilot.logits(Xs)
     weights = np.where(ys == 1, 1.0 / q1, 1.0 / q0)
     pilot.info_inv = information_inverse(Xs, eta, weights)
+    if reference is not None and np.asarray(reference[0]).shape[0] and reference[2] > 0:
+        # key order: the reference (and so kappa) must not depend on the input's row order
+        ref_order = np.argsort(np.asarray(reference[1], dtype=np.uint64), kind="stable")
+        ref_rows = np.asarray(reference[0])[ref_order]
+        pilot.reference_X = ref_rows.astype(
+            np.float32 if ref_rows.dtype == np.float32 else np.float64, copy=False
+        )
+        pilot.reference_weight = np.full(ref_rows.shape[0], float(reference[2]))
+        pilot.meta[META_KEY] = INDEPENDENT
+        return pilot
     neg = ys == 0
     ref_X, ref_w = Xs[neg], weights[neg]
     if ref_X.shape[0] > MAX_REFERENCE_ROWS:

@@ -8,7 +8,7 @@ frozen :class:`SamplingPlan` to the per-batch step, which re-derives nothing.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -161,6 +161,9 @@ class SamplingPlan(Parameters):
     info_inv : ndarray or None
         ``M~^{-1}`` for ``opt-a``.
     columns : OutputColumns
+    relative_error : float
+        Estimated relative standard error of the expected kept negatives the one-pass kappa
+        gives (:func:`fastsample.core.reference.relative_error`); 0 in exact mode.
     """
 
     kappa: float
@@ -169,6 +172,7 @@ class SamplingPlan(Parameters):
     method: str = "exact"
     info_inv: np.ndarray | None = field(default=None, compare=False)
     columns: OutputColumns = field(default_factory=OutputColumns)
+    relative_error: float = 0.0
 
     def metadata(self) -> dict[str, Any]:
         """JSON-ready parameters for the output's key-value metadata."""
@@ -182,6 +186,7 @@ class SamplingPlan(Parameters):
             "floor": self.floor,
             "method": self.method,
             "columns": asdict(self.columns),
+            "relative_error": self.relative_error,
         }
 
 
@@ -270,9 +275,11 @@ def pilot_plan(
         raise InputError(
             "this pilot has no reference sample for a one-pass kappa; use exact mode or a pilot from train_pilot/fit_pilot"
         )
+    from fastsample.core.reference import relative_error
+
     eta = pilot.logits(pilot.reference_X)
     h0, _ = inclusion_scores(params.strategy, eta, pilot.reference_X, pilot.info_inv)
-    return solve_plan(
+    plan = solve_plan(
         params,
         h0,
         weights=pilot.reference_weight,
@@ -281,6 +288,8 @@ def pilot_plan(
         columns=columns,
         method="pilot-sample",
     )
+    err = relative_error(h0, pilot.reference_weight, plan.kappa, params.floor_value)
+    return replace(plan, relative_error=err)
 
 
 def plan_from_pilot(

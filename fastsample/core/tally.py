@@ -83,22 +83,42 @@ def tolerance(target: float, variance: float) -> float:
 
 
 def rate_warning(
-    target: float, expected: float, realised: float, variance: float, method: str
+    target: float,
+    expected: float,
+    realised: float,
+    variance: float,
+    method: str,
+    *,
+    grouped: bool = False,
 ) -> str | None:
-    """One line when the realised or the true expected kept negatives miss the target beyond
-    :func:`tolerance`; None otherwise."""
+    """One line when the kept negatives miss the target beyond :func:`tolerance`, else None.
+
+    Either the expected count at the kappa used is off the target by more than 3% (a kappa
+    problem: the line names ``--exact``), or the realised count is off by more than the
+    tolerance although the expected count is not (more than chance allows for independent
+    rows: a repeated key, say). Under group sampling (``grouped``) the row-level variance does
+    not apply, so only the first is said.
+    """
     if target <= 0.0:
         return None
+    if abs(expected - target) > RELATIVE_TOLERANCE * target:
+        hint = (
+            "the exact pass gave this kappa, so the target is out of reach with these "
+            "probabilities (they clip at 1 or at the floor)"
+            if method == "exact"
+            else "rerun with --exact (exact=True) to solve kappa over every row"
+        )
+        return (
+            f"kept {realised:,.0f} negatives for a target of {target:,.0f} "
+            f"({realised / target - 1.0:+.1%}); the expected count at this kappa is "
+            f"{expected:,.1f} ({expected / target - 1.0:+.1%}); {hint}"
+        )
     tol = tolerance(target, variance)
-    if abs(realised - target) <= tol and abs(expected - target) <= RELATIVE_TOLERANCE * target:
+    if grouped or abs(realised - target) <= tol:
         return None
-    hint = (
-        "the exact pass gave this kappa, so the target is out of reach (probabilities clip at 1)"
-        if method == "exact"
-        else "rerun with --exact (exact=True) to solve kappa over every row"
-    )
+    z = z_score(realised, expected, variance)
     return (
         f"kept {realised:,.0f} negatives for a target of {target:,.0f} "
-        f"({realised / target - 1.0:+.1%}); the expected count at this kappa is {expected:,.1f} "
-        f"({expected / target - 1.0:+.1%}), beyond the tolerance of {tol:,.0f}; {hint}"
+        f"({realised / target - 1.0:+.1%}, z = {z:+.1f} against the expected {expected:,.1f}): "
+        "more than chance allows for independent rows; is the key unique?"
     )

@@ -160,12 +160,15 @@ class Drawn:
         Inclusion probability and log-odds offset of each kept row.
     labels : ndarray of int8
         The batch's 0/1 labels (every row, validated).
+    keys : ndarray of uint64
+        The key words the draw used (every row).
     """
 
     index: np.ndarray
     prob: np.ndarray
     offset: np.ndarray
     labels: np.ndarray
+    keys: np.ndarray
 
 
 def draw_indices(
@@ -241,7 +244,7 @@ def draw_indices(
         )
         K.for_rows(K.draw, n)(h0, h1, *args)
     kept = int(K.compact(idx, prob, off, counts)) if n else 0
-    return Drawn(idx[:kept], prob[:kept], off[:kept], y)
+    return Drawn(idx[:kept], prob[:kept], off[:kept], y, keys)
 
 
 def draw_batch(

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +33,7 @@ from fastsample.engines.prefetch import Prefetch
 from fastsample.engines.sinks import check_output
 from fastsample.engines.sources import expand_columns, iter_batches, require_columns, resolve_source
 from fastsample.engines.storage import PathLike
-from fastsample.errors import InputError
+from fastsample.errors import FastsampleWarning, InputError
 
 if TYPE_CHECKING:
     from fastsample.engines.stream import SampleReport
@@ -62,6 +63,7 @@ def sample_parquet(
     format: str | None = None,
     max_rows_per_file: int | None = None,
     partition_by: str | Sequence[str] | None = None,
+    group_key: str | Sequence[str] | None = None,
 ) -> SampleReport:
     """Sample a Parquet source far larger than memory into one Parquet file.
 
@@ -95,13 +97,18 @@ def sample_parquet(
     seed : int
         Sampling seed.
     key : str or list of str, optional
-        Key column(s). Default: the global row index in input order (files in sorted path
-        order), which does not survive re-ordering or re-partitioning of the input.
+        Column(s) that identify each row: the key should be unique (rows sharing a key share
+        their uniform, so they are kept or dropped together; a non-unique key is detected
+        while streaming and warned about). Default: the global row index in input order
+        (files in sorted path order), which does not survive re-ordering or re-partitioning
+        of the input.
     floor : float, optional
         Lower bound on every inclusion probability.
     exact : bool
         Solve kappa over every negative (an extra pass and a spill file of 8 bytes a negative)
-        instead of estimating it from the pilot's sample.
+        instead of estimating it from the pilot's kappa reference sample. The default one-pass
+        mode also makes that pass, with a one-line warning, when the reference sample cannot
+        give the expected count to 0.75% (:func:`fastsample.core.reference.one_pass_problem`).
     chunk_rows : int, optional
         Rows per batch (default 262,144). Does not change the result.
     overwrite : bool
@@ -120,6 +127,13 @@ def sample_parquet(
         Write a dataset of files of at most this many rows.
     partition_by : str or list of str, optional
         Write a hive-partitioned dataset by these columns.
+    group_key : str or list of str, optional
+        Sample groups on purpose instead ("permanent random numbers"): every row of a group
+        shares one uniform, so a group's rows are kept or dropped together (each row still with
+        its own probability ``a_y(x)``). Expected counts and the Horvitz–Thompson weights are
+        unchanged, but rows of a group are no longer independent: the variance of totals and
+        counts grows with the group sizes, and model standard errors from the sample must be
+        clustered by group. Exclusive with ``key``.
 
     Returns
     -------
@@ -167,8 +181,11 @@ def sample_parquet(
             if os.path.realpath(rep) == os.path.realpath(out):
                 raise InputError(f"report {os.fspath(report)!r} is the output file")
         check_label_type(src, label)
-        keys = key_list(key)
-        require_columns(src, keys, "key")
+        if group_key is not None and key is not None:
+            raise InputError("give key or group_key, not both")
+        grouped = group_key is not None
+        keys = key_list(group_key if grouped else key)
+        require_columns(src, keys, "group key" if grouped else "key")
         cols.check(list(src.schema.names), source=repr(src.files[0]))
         feats = expand_columns(src, list(features), "feature") if features else None
 
@@ -211,7 +228,28 @@ def sample_parquet(
                 "use exact=True / --exact"
             )
         else:
+            from fastsample.core.reference import one_pass_problem
+
             plan = pilot_plan(params, pilot_obj, cols)
+            problem = one_pass_problem(pilot_obj, plan.relative_error, plan.target_negatives)
+            if problem is not None and src.reusable:
+                warnings.warn(
+                    f"one-pass kappa: {problem}; solving it exactly over every row instead "
+                    "(an extra pass; --exact / exact=True always does)",
+                    FastsampleWarning,
+                    stacklevel=2,
+                )
+                plan, n0_exact = exact_plan(
+                    src, label, pilot_obj, params, cols, batch_rows, progress
+                )
+                target_neg = r * n0_exact
+            elif problem is not None:
+                warnings.warn(
+                    f"one-pass kappa: {problem}, and this source can be read only once; the "
+                    "kept count may miss the target (see the report's z-score)",
+                    FastsampleWarning,
+                    stacklevel=2,
+                )
         if strategy == "opt-a" and plan.info_inv is None and pilot_obj is not None:
             raise InputError("strategy 'opt-a' needs a pilot with an information matrix")
 
@@ -226,6 +264,7 @@ def sample_parquet(
             seed=int(seed),
             floor=floor,
             key=keys or None,
+            group_key=grouped,
             method=plan.method,
             kappa=float(plan.kappa),
             pilot_fingerprint=pilot_obj.fingerprint if pilot_obj is not None else None,
@@ -249,6 +288,8 @@ def sample_parquet(
             t0=t0,
             sink_options=sink_options,
         )
+        for message in rep_obj.warnings:
+            warnings.warn(message, FastsampleWarning, stacklevel=2)
         if report is not None:
             write_json(report, rep_obj.to_dict(), storage_options=storage_options)
         return rep_obj

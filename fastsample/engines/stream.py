@@ -22,9 +22,11 @@ import polars as pl
 import pyarrow as pa
 
 from fastsample import __version__
+from fastsample.core.keysketch import KeySketch
 from fastsample.core.pilot import Pilot
 from fastsample.core.plan import SamplingPlan
 from fastsample.core.progress import progress_bar
+from fastsample.core.tally import ExpectedTally, rate_warning, z_score
 from fastsample.engines.args import key_arg
 from fastsample.engines.batch import Drawn, batch_scores, draw_indices, label_array
 from fastsample.engines.publish import open_sink, write_text
@@ -35,14 +37,19 @@ from fastsample.engines.storage import PathLike
 class SampleReport:
     """What :func:`sample_parquet` did: counts in and out, expected counts, kappa, timing.
 
-    ``target_negatives_out`` is ``rate * N0``. ``expected_negatives_out`` is the expected
-    number of kept negatives under the probabilities actually used: in exact mode
-    ``sum_i clip(kappa h_i, floor, 1)`` over every negative (equal to the target up to
-    rounding); in one-pass mode the pilot-sample (Horvitz–Thompson) estimate of that sum, scaled
-    to this input's N0 — so realised minus expected shows the Bernoulli noise, and exact mode
-    shows in addition how far the one-pass kappa was off. ``expected_positives_out`` is N1
-    (every positive kept) except under ``lcc``, where it is ``sum_i a_1(x_i)`` over the
-    positives, computed exactly.
+    ``target_negatives_out`` is ``rate * N0``, what was asked for. ``expected_negatives_out``
+    is the *true* expected number of kept negatives, ``sum_i a_0(x_i)`` over every negative of
+    the input at the kappa used (summed in the sampling pass), whatever way kappa was found:
+    in exact mode it equals the target up to rounding; in one-pass mode it shows how far the
+    estimated kappa was off. ``negatives_sd`` is the Bernoulli standard deviation
+    ``sqrt(sum a_0 (1 - a_0))`` of the realised count around it and ``negatives_z`` the
+    realised count's z-score, ``(negatives_out - expected) / sd``: a draw with a correct kappa
+    and a row key has ``|z|`` below 3 or so. ``expected_positives_out`` is N1 (every positive
+    kept) except under ``lcc``, where it is ``sum_i a_1(x_i)`` over the positives (and
+    ``positives_z`` its z-score). ``kappa_relative_error`` is the one-pass estimate's relative
+    standard error (0 in exact mode). ``key_distinct`` estimates the distinct keys (None without
+    a key column); ``warnings`` holds the one-line warnings of the run (also issued as
+    :class:`fastsample.errors.FastsampleWarning`).
     """
 
     source: list[str]
@@ -55,6 +62,7 @@ class SampleReport:
     method: str
     kappa: float
     pilot_fingerprint: str | None
+    group_key: bool = False
     rows_in: int = 0
     positives_in: int = 0
     negatives_in: int = 0
@@ -65,9 +73,15 @@ class SampleReport:
     expected_positives_out: float = 0.0
     expected_negatives_out: float = 0.0
     target_negatives_out: float = 0.0
+    negatives_sd: float = 0.0
+    negatives_z: float = 0.0
+    positives_z: float = 0.0
+    kappa_relative_error: float = 0.0
+    key_distinct: float | None = None
     seconds: float = 0.0
     rows_per_second: float = 0.0
     columns: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
@@ -77,7 +91,8 @@ class SampleReport:
         return (
             f"{self.rows_in:,} rows in ({self.positives_in:,} positives) -> "
             f"{self.rows_out:,} rows out ({self.positives_out:,} positives, "
-            f"{self.negatives_out:,} negatives; expected {self.expected_negatives_out:,.1f}) "
+            f"{self.negatives_out:,} negatives: target {self.target_negatives_out:,.1f}, "
+            f"expected {self.expected_negatives_out:,.1f}, z {self.negatives_z:+.2f}) "
             f"in {self.seconds:.2f} s ({self.rows_per_second / 1e6:.2f} Mrows/s), "
             f"kappa {self.kappa:.6g} ({self.method})"
         )
@@ -123,9 +138,10 @@ def stream_sample(
     # sum(a_y) over the input needs every row's scores: a second scoring pass per batch, paid
     # only where the plan cannot give it (lcc samples positives too). Otherwise the expected
     # negatives come from the plan: exact in exact mode, the pilot-sample estimate in one pass.
-    exact_expected = plan.strategy == "lcc"
-    exp_neg = 0.0
-    exp_pos = 0.0
+    # The true sum(a_y) over the input and its variance: the batch's scores a second time
+    # (the fused draw kernels do not return them), summed without temporaries.
+    tally = ExpectedTally()
+    sketch = KeySketch(total or 0) if keys and not rep_obj.group_key else None
     # Only these columns go through Polars and the kernels; the kept rows are gathered from
     # the Arrow batch itself, so the other columns are never converted (strings included).
     needed = list(dict.fromkeys([label, *(pilot.features if pilot else []), *keys]))
@@ -157,28 +173,43 @@ def stream_sample(
                     rep_obj.positives_out += pos_out
                     rep_obj.negatives_out += drawn.index.size - pos_out
                     sink.write(kept_rows(batch, drawn, schema))
-                if exact_expected:
-                    e0, e1 = batch_expected(frame, label, pilot, plan, repr(path))
-                    exp_neg += e0
-                    exp_pos += e1
+                if pilot is None:
+                    a0 = min(1.0, max(plan.floor_value, plan.kappa))
+                    tally.add_constant(n - pos_in, a0, pos_in)
+                elif n:
+                    h0, h1 = batch_scores(frame, pilot, plan.code, plan.info_inv, repr(path))
+                    tally.add(h0, h1, drawn.labels, plan.kappa, plan.floor_value)
+                if sketch is not None:
+                    sketch.add(drawn.keys)
                 bar.update(n)
         rep_obj.rows_in = offset
         rep_obj.rows_out = rep_obj.positives_out + rep_obj.negatives_out
-        if not exact_expected:
-            exp_pos = float(rep_obj.positives_in)
-            exp_neg = (
-                plan.expected_negatives / plan.target_negatives * r * rep_obj.negatives_in
-                if plan.target_negatives
-                else r * rep_obj.negatives_in
-            )
-        elif plan.method == "exact":
-            exp_neg = plan.expected_negatives
+        exp_neg, exp_pos = tally.negatives, tally.positives
         rep_obj.expected_negatives_out = exp_neg
         rep_obj.expected_positives_out = exp_pos
         rep_obj.expected_rows_out = exp_neg + exp_pos
         rep_obj.target_negatives_out = (
             target_neg if target_neg is not None else r * rep_obj.negatives_in
         )
+        rep_obj.negatives_sd = float(np.sqrt(tally.negatives_var))
+        rep_obj.negatives_z = z_score(rep_obj.negatives_out, exp_neg, tally.negatives_var)
+        rep_obj.positives_z = z_score(rep_obj.positives_out, exp_pos, tally.positives_var)
+        rep_obj.kappa_relative_error = float(plan.relative_error)
+        said = rate_warning(
+            rep_obj.target_negatives_out,
+            exp_neg,
+            rep_obj.negatives_out,
+            tally.negatives_var,
+            plan.method,
+            grouped=rep_obj.group_key,
+        )
+        if said is not None:
+            rep_obj.warnings.append(said)
+        if sketch is not None:
+            rep_obj.key_distinct = sketch.distinct()
+            said = sketch.warning(keys)
+            if said is not None:
+                rep_obj.warnings.append(said)
         rep_obj.seconds = time.perf_counter() - t0
         rep_obj.rows_per_second = rep_obj.rows_in / rep_obj.seconds if rep_obj.seconds else 0.0
         meta = {
@@ -188,7 +219,9 @@ def stream_sample(
             "pilot_features": pilot.features if pilot is not None else None,
             "label": label,
             "key": keys or None,
+            "group_key": rep_obj.group_key,
             "counts": {k: getattr(rep_obj, k) for k in COUNT_FIELDS},
+            "warnings": rep_obj.warnings,
         }
         sink.close(meta)
 
@@ -243,6 +276,11 @@ COUNT_FIELDS = (
     "expected_positives_out",
     "expected_negatives_out",
     "target_negatives_out",
+    "negatives_sd",
+    "negatives_z",
+    "positives_z",
+    "kappa_relative_error",
+    "key_distinct",
 )
 
 

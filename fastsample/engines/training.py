@@ -7,11 +7,13 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 
 from fastsample.core.hashing import derive_seed, frame_keys, seed_mix, uniform_from_keys
 from fastsample.core.pilot import feature_matrix
 from fastsample.core.pilot_fit import case_control_rates, fit_case_control
 from fastsample.core.progress import progress_bar
+from fastsample.core.reference import reference_rate, reference_take, reference_weight
 from fastsample.engines.args import check_label_type, key_arg, key_list
 from fastsample.engines.args import chunk_rows as check_chunk_rows
 from fastsample.engines.batch import label_array
@@ -107,6 +109,11 @@ def train_pilot(
     xs: list[np.ndarray] = []
     ys: list[np.ndarray] = []
     ks: list[np.ndarray] = []
+    # The kappa reference sample is drawn in the same pass (see fastsample.core.reference).
+    itemsize = 4 if all(src.schema.field(f).type == pa.float32() for f in feats) else 8
+    q_ref = reference_rate(n0, len(feats), itemsize)
+    refs: list[np.ndarray] = []
+    ref_keys: list[np.ndarray] = []
     offset = 0
     with progress_bar(total=src.num_rows, desc="pilot: sample", enabled=progress) as bar:
         for frame, path in iter_frames(src, batch_rows=batch, columns=cols):
@@ -115,15 +122,21 @@ def train_pilot(
             offset += frame.height
             u = uniform_from_keys(words, stream)
             take = u < np.where(y == 1, q1, q0)
+            ref = reference_take(y, words, seed, q_ref, take)
             if take.any():
                 sub = frame.filter(pl.Series(take))
                 xs.append(np.ascontiguousarray(feature_matrix(sub, feats, source=path)))
                 ys.append(y[take])
                 ks.append(np.asarray(words)[take])
+            if ref.any():
+                refs.append(feature_matrix(frame.filter(pl.Series(ref)), feats, source=path))
+                ref_keys.append(np.asarray(words)[ref])
             bar.update(frame.height)
     if not xs:
         raise InputError("the pilot's case-control sample is empty; use more rows")
     X = np.concatenate(xs)
+    ref_X = np.concatenate(refs) if refs else np.zeros((0, len(feats)))
+    ref_words = np.concatenate(ref_keys) if ref_keys else np.zeros(0, dtype=np.uint64)
     return fit_case_control(
         X,
         np.concatenate(ys),
@@ -136,6 +149,7 @@ def train_pilot(
         label=label,
         n_positive=n1,
         n_negative=n0,
+        reference=(ref_X, ref_words, reference_weight(q_ref, q0)),
     )
 
 

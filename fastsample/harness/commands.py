@@ -215,6 +215,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
         rate=args.rate,
         seed=args.seed,
         key=args.key,
+        group_key=args.group_key,
         floor=args.floor,
         exact=args.exact,
         chunk_rows=args.chunk_rows,
