@@ -166,11 +166,15 @@ def case_control_batches(
     stream: int,
     q1: float,
     q0: float,
+    seed: int,
+    q_ref: float,
 ) -> Iterator[Any]:
-    """Rows of the pilot's case-control sample: features, label and the key word."""
+    """Rows of the pilot's case-control sample and of its kappa reference sample: features,
+    label, key word and role (:data:`TRAIN` or :data:`REFERENCE`)."""
     import pyarrow as pa
 
     from fastsample.core.hashing import frame_keys, uniform_from_keys
+    from fastsample.core.reference import reference_take
 
     key: str | list[str] = keys[0] if len(keys) == 1 else keys
     cols = needed(label, features, keys)
@@ -178,18 +182,26 @@ def case_control_batches(
         y = label_array(view, label)
         words = frame_keys(view, key)
         take = uniform_from_keys(words, stream) < np.where(y == 1, q1, q0)
-        if not take.any():
+        ref = reference_take(y, words, seed, q_ref, take)
+        rows = take | ref
+        if not rows.any():
             continue
-        idx = pa.array(np.flatnonzero(take))
+        idx = pa.array(np.flatnonzero(rows))
         arrays = [batch.column(f).take(idx) for f in features]
-        arrays += [pa.array(y[take].astype(np.int8)), pa.array(words[take].view(np.int64))]
-        names = [*features, LABEL, KEY]
+        arrays += [
+            pa.array(y[rows].astype(np.int8)),
+            pa.array(words[rows].view(np.int64)),
+            pa.array(np.where(take[rows], TRAIN, REFERENCE).astype(np.int8)),
+        ]
+        names = [*features, LABEL, KEY, ROLE]
         yield pa.RecordBatch.from_arrays(arrays, names=names)
 
 
 # Names of the case-control sample's label and key columns (beside the features).
 LABEL = "__fastsample_label__"
 KEY = "__fastsample_key__"
+ROLE = "__fastsample_role__"
+TRAIN, REFERENCE = 1, 2
 
 
 def apply_arrow(

@@ -9,7 +9,15 @@ import numpy as np
 
 from fastsample.core.optional import require
 from fastsample.core.validation import label_error
-from fastsample.engines.spark.arrow import KEY, LABEL, case_control_batches, needed
+from fastsample.engines.spark.arrow import (
+    KEY,
+    LABEL,
+    REFERENCE,
+    ROLE,
+    TRAIN,
+    case_control_batches,
+    needed,
+)
 from fastsample.engines.spark.session import check_columns, check_workers, key_names
 from fastsample.errors import InputError
 
@@ -81,6 +89,7 @@ def train_pilot_spark(
     from fastsample.core.hashing import derive_seed, seed_mix
     from fastsample.core.pilot import feature_matrix
     from fastsample.core.pilot_fit import case_control_rates, fit_case_control
+    from fastsample.core.reference import reference_rate, reference_weight
 
     seed_mix(seed)  # validates the seed
     cap = 1_000_000 if rows is None else rows
@@ -101,23 +110,31 @@ def train_pilot_spark(
     stream = derive_seed(seed, "pilot")
     types = require("pyspark.sql.types", "spark")
     fields = {f.name: f for f in df.schema.fields}
+    # The kappa reference sample is drawn in the same pass, as by the local train_pilot.
+    itemsize = 4 if all(isinstance(fields[f].dataType, types.FloatType) for f in feats) else 8
+    q_ref = reference_rate(n0, len(feats), itemsize)
     schema = types.StructType(
         [fields[f] for f in feats]
         + [
             types.StructField(LABEL, types.ByteType(), False),
             types.StructField(KEY, types.LongType(), False),
+            types.StructField(ROLE, types.ByteType(), False),
         ]
     )
 
     def fn(batches: Iterator[Any]) -> Iterator[Any]:
-        return case_control_batches(batches, label, feats, keys, stream, q1, q0)
+        return case_control_batches(batches, label, feats, keys, stream, q1, q0, seed, q_ref)
 
     cols = needed(label, feats, keys)
     table = df.select(*cols).mapInArrow(fn, schema).toArrow()
     if table.num_rows == 0:
         raise InputError("the pilot's case-control sample is empty; use more rows")
-    sample = pl.from_arrow(table)
-    assert isinstance(sample, pl.DataFrame)
+    collected = pl.from_arrow(table)
+    assert isinstance(collected, pl.DataFrame)
+    sample = collected.filter(pl.col(ROLE) == TRAIN)
+    ref = collected.filter(pl.col(ROLE) == REFERENCE)
+    if sample.height == 0:
+        raise InputError("the pilot's case-control sample is empty; use more rows")
     X = np.ascontiguousarray(feature_matrix(sample, feats))
     return fit_case_control(
         X,
@@ -131,4 +148,9 @@ def train_pilot_spark(
         label=label,
         n_positive=n1,
         n_negative=n0,
+        reference=(
+            feature_matrix(ref, feats),
+            ref.get_column(KEY).to_numpy().view(np.uint64),
+            reference_weight(q_ref, q0),
+        ),
     )
