@@ -22,71 +22,36 @@ from collections.abc import Sequence
 from typing import Any
 
 from fastsample import __version__
-from fastsample.core.names import CALIBRATION_BINNINGS, EVALUATION_METHODS, STRATEGIES
+from fastsample.core.names import (
+    CALIBRATION_BINNINGS,
+    EVALUATION_METHODS,
+    PILOT_MODELS,
+    STRATEGIES,
+)
 from fastsample.errors import InputError
+from fastsample.harness.argtypes import count, names, number, option, positive_int, seed
 from fastsample.harness.commands import HANDLERS, PROG, UsageError
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text.replace("_", ""))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be positive")
-    return value
+def _short(n: int) -> str:
+    """A row count as the help texts write it (1M, 30M, 4k)."""
+    for mult, suffix in ((10**6, "M"), (10**3, "k")):
+        if n >= mult and n % mult == 0:
+            return f"{n // mult}{suffix}"
+    return str(n)
 
 
-def _count(text: str) -> int:
-    """Non-negative integer; accepts 1_000_000 and 1e6 / 30M / 4k shorthands."""
-    raw = text.strip().replace("_", "")
-    mult = {"k": 10**3, "m": 10**6, "g": 10**9}.get(raw[-1:].lower(), 1)
-    if mult != 1:
-        raw = raw[:-1]
-    try:
-        value = float(raw) * mult
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a row count") from None
-    if value < 0 or value != int(value):
-        raise argparse.ArgumentTypeError(f"{text!r} must be a non-negative whole number")
-    return int(value)
-
-
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"seed {text!r} is not an integer") from None
-    if not 0 <= value < 2**64:
-        raise argparse.ArgumentTypeError(f"seed {text!r} must be in [0, 2**64)")
-    return value
-
-
-def _float(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-
-
-def _names(text: str) -> list[str]:
-    names = [t.strip() for t in text.split(",") if t.strip()]
-    if not names:
-        raise argparse.ArgumentTypeError(f"{text!r} names no column")
-    return names
-
-
-# --------------------------------------------------------------------------- parser
-
-
-def _option(text: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
-    if not sep or not key.strip():
-        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE")
-    return key.strip(), value
-
-
-def _add_source_options(p: argparse.ArgumentParser) -> None:
+def _add_input(
+    p: argparse.ArgumentParser,
+    *,
+    label_help: str = "0/1 label column",
+    label_required: bool = True,
+    metavar: str = "SOURCE",
+    source_help: str = "Parquet file(s), glob or directory",
+) -> None:
+    """The options of every command that reads a source: where, in what format, which label."""
+    p.add_argument("source", metavar=metavar, nargs="+", help=source_help)
+    p.add_argument("--label", "-l", required=label_required, help=label_help)
     p.add_argument(
         "--format",
         choices=["parquet", "csv", "ndjson"],
@@ -95,12 +60,53 @@ def _add_source_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--storage-option",
-        type=_option,
+        type=option,
         action="append",
         metavar="KEY=VALUE",
         help="filesystem option for s3:// gs:// abfs:// hdfs:// URIs (repeatable), "
         "e.g. endpoint_url=http://127.0.0.1:9000 or region=eu-west-1",
     )
+
+
+def _add_flags(
+    p: argparse.ArgumentParser,
+    *,
+    json: bool = False,
+    overwrite: str | None = None,
+    quiet: str | None = None,
+) -> None:
+    """The output switches: --json, --overwrite (of the file named), --quiet (what it mutes)."""
+    if json:
+        p.add_argument("--json", action="store_true", help="print JSON")
+    if overwrite is not None:
+        p.add_argument("--overwrite", action="store_true", help=f"replace an existing {overwrite}")
+    if quiet is not None:
+        p.add_argument("--quiet", "-q", action="store_true", help=quiet)
+
+
+def _add_log_shape(
+    p: argparse.ArgumentParser,
+    *,
+    rows: int,
+    features: int,
+    event_rate: bool = False,
+    rate: float | None = None,
+) -> None:
+    """The generated log's size and event rate, and the keep rate of the commands sampling it."""
+    p.add_argument(
+        "--rows", type=count, default=rows, help=f"rows of the log ({_short(rows)}; 4e6, 500k ok)"
+    )
+    p.add_argument(
+        "--features", type=positive_int, default=features, help=f"float32 features ({features})"
+    )
+    if event_rate:
+        p.add_argument("--event-rate", type=number, default=0.01, help="expected P(y=1) (0.01)")
+    if rate is not None:
+        p.add_argument("--rate", type=number, default=rate, help=f"negative keep rate ({rate:g})")
+
+
+def _add_model(p: argparse.ArgumentParser, help: str) -> None:
+    p.add_argument("--model", default="logistic", choices=PILOT_MODELS, help=help)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -118,26 +124,21 @@ def build_parser() -> argparse.ArgumentParser:
         description="Write a synthetic click log with a known logistic model.",
     )
     p.add_argument("output", metavar="OUT", help="output Parquet file")
-    p.add_argument("--rows", type=_count, default=1_000_000, help="rows (default 1M; 30M, 4e6 ok)")
-    p.add_argument("--features", type=_positive_int, default=16, help="float32 features (16)")
-    p.add_argument("--event-rate", type=_float, default=0.01, help="expected P(y=1) (0.01)")
-    p.add_argument("--seed", type=_seed, default=0, help="random seed (0)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary")
+    _add_log_shape(p, rows=1_000_000, features=16, event_rate=True)
+    p.add_argument("--seed", type=seed, default=0, help="random seed (0)")
+    _add_flags(p, overwrite="OUT", quiet="no progress bar or summary")
 
     p = sub.add_parser(
         "inspect",
         help="rows, schema and class balance of a Parquet source",
         description="Print rows, schema, label counts and imbalance ratio.",
     )
-    p.add_argument(
-        "source",
-        metavar="SOURCE",
-        nargs="+",
-        help="Parquet file(s), a glob or a directory (hive partitions ok)",
+    _add_input(
+        p,
+        label_help="label column to count",
+        label_required=False,
+        source_help="Parquet file(s), a glob or a directory (hive partitions ok)",
     )
-    p.add_argument("--label", "-l", help="label column to count")
-    _add_source_options(p)
     p.add_argument(
         "--weight",
         "-w",
@@ -146,15 +147,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --label, also the weighted class totals by this column ('none': no); "
         "default: a fastsample sample's own weight column",
     )
-    p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--plot", metavar="PNG", help="draw class counts and a 2-D hexbin by class")
     p.add_argument(
         "--plot-features",
-        type=_names,
+        type=names,
         metavar="A,B",
         help="the two features of the hexbin (default: first two numeric columns)",
     )
-    p.add_argument("--overwrite", action="store_true", help="replace an existing PNG")
+    _add_flags(p, json=True, overwrite="PNG")
 
     p = sub.add_parser(
         "evaluate",
@@ -162,13 +162,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="ROC-AUC, average precision, log loss, normalized entropy, "
         "Brier score and calibration (ECE) of a score column, streaming.",
     )
-    p.add_argument(
-        "source",
+    _add_input(
+        p,
         metavar="SCORES",
-        nargs="+",
-        help="Parquet file(s), a glob or a directory with label and score columns",
+        source_help="Parquet file(s), a glob or a directory with label and score columns",
     )
-    p.add_argument("--label", "-l", required=True, help="0/1 label column")
     p.add_argument("--score", "-s", required=True, help="predicted probability column")
     p.add_argument(
         "--weight",
@@ -178,9 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="row weight column, or 'none'; default: a fastsample sample's own weight column "
         "(so the metrics estimate the population's), no weights on other files",
     )
-    _add_source_options(p)
     p.add_argument("--plot", metavar="PNG", help="draw ROC, precision-recall and calibration")
-    p.add_argument("--bins", type=_positive_int, default=10, help="calibration bins (10)")
+    p.add_argument("--bins", type=positive_int, default=10, help="calibration bins (10)")
     p.add_argument(
         "--strategy",
         choices=CALIBRATION_BINNINGS,
@@ -193,8 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="exact (columns in memory) or histogram (bounded memory) (auto)",
     )
-    p.add_argument("--json", action="store_true", help="print JSON")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing PNG")
+    _add_flags(p, json=True, overwrite="PNG")
 
     p = sub.add_parser(
         "pilot",
@@ -204,28 +200,20 @@ def build_parser() -> argparse.ArgumentParser:
         "written as plain arrays that load without pickle; an hgb pilot's model is pickled, "
         "and `sample` reads it only with --trust-pilot.",
     )
-    p.add_argument("source", metavar="SOURCE", nargs="+", help="Parquet file(s), glob or directory")
+    _add_input(p)
     p.add_argument("-o", "--output", required=True, metavar="PILOT", help="pilot file to write")
-    _add_source_options(p)
-    p.add_argument("--label", "-l", required=True, help="0/1 label column")
     p.add_argument(
         "--features",
         "-f",
         required=True,
-        type=_names,
+        type=names,
         help="comma-separated feature columns; shell patterns ok (f*)",
     )
-    p.add_argument(
-        "--model",
-        default="logistic",
-        choices=["logistic", "sgd", "hgb"],
-        help="pilot model (logistic)",
-    )
-    p.add_argument("--rows", type=_count, default=None, help="cap on the sample (1M)")
-    p.add_argument("--seed", type=_seed, default=0, help="seed (the pilot derives its own stream)")
-    p.add_argument("--key", type=_names, default=None, help="key column(s); default row index")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing PILOT")
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary")
+    _add_model(p, "pilot model (logistic)")
+    p.add_argument("--rows", type=count, default=None, help="cap on the sample (1M)")
+    p.add_argument("--seed", type=seed, default=0, help="seed (the pilot derives its own stream)")
+    p.add_argument("--key", type=names, default=None, help="key column(s); default row index")
+    _add_flags(p, overwrite="PILOT", quiet="no progress bar or summary")
 
     p = sub.add_parser(
         "sample",
@@ -234,7 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
         "negatives; write them with sampling_prob, sample_weight and "
         "log_odds_offset.",
     )
-    p.add_argument("source", metavar="SOURCE", nargs="+", help="Parquet file(s), glob or directory")
+    _add_input(p)
     p.add_argument(
         "-o",
         "--output",
@@ -242,25 +230,23 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="OUT",
         help="output Parquet file, or dataset directory/prefix (local path or URI)",
     )
-    _add_source_options(p)
     p.add_argument(
         "--max-rows-per-file",
-        type=_count,
+        type=count,
         default=None,
         help="write OUT as a dataset of files of at most this many rows",
     )
     p.add_argument(
         "--partition-by",
-        type=_names,
+        type=names,
         default=None,
         metavar="COL[,COL]",
         help="write OUT as a hive-partitioned dataset (COL=value/ directories)",
     )
-    p.add_argument("--label", "-l", required=True, help="0/1 label column")
     keying = p.add_mutually_exclusive_group()
     keying.add_argument(
         "--key",
-        type=_names,
+        type=names,
         default=None,
         help="column(s) identifying each row, unique: rows sharing a key are kept or dropped "
         "together (a repeated key is warned about); default the global row index, which "
@@ -268,7 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     keying.add_argument(
         "--group-key",
-        type=_names,
+        type=names,
         default=None,
         metavar="COL",
         help="sample whole groups on purpose: every row of a group shares one uniform "
@@ -286,35 +272,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--features",
         "-f",
-        type=_names,
+        type=names,
         default=None,
         help="feature columns (train a pilot when --pilot is not given)",
     )
-    p.add_argument(
-        "--model",
-        default="logistic",
-        choices=["logistic", "sgd", "hgb"],
-        help="model of a pilot trained on the fly (logistic)",
-    )
-    p.add_argument("--pilot-rows", type=_count, default=None, help="cap on that pilot's sample")
+    _add_model(p, "model of a pilot trained on the fly (logistic)")
+    p.add_argument("--pilot-rows", type=count, default=None, help="cap on that pilot's sample")
     p.add_argument(
         "--strategy",
         default="proportional",
         choices=STRATEGIES,
         help="inclusion-probability strategy (proportional)",
     )
-    p.add_argument("--rate", type=_float, default=0.1, help="expected fraction of negatives kept")
-    p.add_argument("--floor", type=_float, default=None, help="lower bound on probabilities")
-    p.add_argument("--seed", type=_seed, default=0, help="sampling seed (0)")
+    p.add_argument("--rate", type=number, default=0.1, help="expected fraction of negatives kept")
+    p.add_argument("--floor", type=number, default=None, help="lower bound on probabilities")
+    p.add_argument("--seed", type=seed, default=0, help="sampling seed (0)")
     p.add_argument(
         "--exact",
         action="store_true",
         help="solve kappa over all rows (extra pass) instead of from the pilot sample",
     )
-    p.add_argument("--chunk-rows", type=_positive_int, default=None, help="rows per batch")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
+    p.add_argument("--chunk-rows", type=positive_int, default=None, help="rows per batch")
     p.add_argument("--report", metavar="PATH", help="write a JSON report there")
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary")
+    _add_flags(p, overwrite="OUT", quiet="no progress bar or summary")
 
     p = sub.add_parser(
         "demo",
@@ -323,14 +303,10 @@ def build_parser() -> argparse.ArgumentParser:
         "pilot, sample, fit with the log-odds offset and check calibration on "
         "fresh unsampled rows.",
     )
-    p.add_argument("--rows", type=_count, default=3_000_000, help="rows (3M)")
-    p.add_argument("--features", type=_positive_int, default=8, help="features (8)")
-    p.add_argument("--event-rate", type=_float, default=0.01, help="event rate (0.01)")
-    p.add_argument("--rate", type=_float, default=0.05, help="negative keep rate (0.05)")
-    p.add_argument("--seed", type=_seed, default=0, help="seed (0)")
+    _add_log_shape(p, rows=3_000_000, features=8, event_rate=True, rate=0.05)
+    p.add_argument("--seed", type=seed, default=0, help="seed (0)")
     p.add_argument("--dir", help="keep the files in this directory (default: temporary)")
-    p.add_argument("--json", action="store_true", help="print JSON")
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+    _add_flags(p, json=True, quiet="no progress bars")
 
     p = sub.add_parser(
         "bench",
@@ -339,16 +315,13 @@ def build_parser() -> argparse.ArgumentParser:
         "sample vs Polars decode-only, Polars hash filter + sink, DuckDB "
         "bernoulli + COPY; plus peak RSS at two sizes.",
     )
-    p.add_argument("--rows", type=_count, default=30_000_000, help="rows of the log (30M)")
-    p.add_argument("--features", type=_positive_int, default=16, help="features (16)")
-    p.add_argument("--rate", type=_float, default=0.05, help="negative keep rate (0.05)")
-    p.add_argument("--repeats", type=_positive_int, default=3, help="runs per pipeline (3)")
+    _add_log_shape(p, rows=30_000_000, features=16, rate=0.05)
+    p.add_argument("--repeats", type=positive_int, default=3, help="runs per pipeline (3)")
     p.add_argument("--dir", help="work directory (logs are reused from there)")
-    p.add_argument("--rss-small", type=_count, default=4_000_000, help="memory check, small log")
-    p.add_argument("--rss-large", type=_count, default=16_000_000, help="memory check, large log")
+    p.add_argument("--rss-small", type=count, default=4_000_000, help="memory check, small log")
+    p.add_argument("--rss-large", type=count, default=16_000_000, help="memory check, large log")
     p.add_argument("--no-rss", action="store_true", help="skip the memory check")
-    p.add_argument("--json", action="store_true", help="print JSON")
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    _add_flags(p, json=True, quiet="no progress output")
 
     return parser
 

@@ -12,7 +12,14 @@ import pyarrow.parquet as pq
 import pytest
 
 from fastsample.cli import build_parser, main
-from fastsample.core.names import CALIBRATION_BINNINGS, EVALUATION_METHODS, STRATEGIES
+from fastsample.core.names import (
+    CALIBRATION_BINNINGS,
+    EVALUATION_METHODS,
+    PILOT_MODEL_ALIASES,
+    PILOT_MODELS,
+    STRATEGIES,
+)
+from fastsample.core.pilot_fit import fit_pilot
 from fastsample.core.strategies import strategy_code
 from fastsample.errors import InputError
 from fastsample.toolkit.metrics import calibration_curve
@@ -61,6 +68,20 @@ def test_choices_are_the_librarys_lists():
         calibration_curve(y, p, n_bins=2, strategy=binning)
     with pytest.raises(InputError, match="not one of uniform, quantile"):
         calibration_curve(y, p, strategy="kmeans")
+
+
+def test_pilot_model_choices_are_the_librarys_list():
+    """Both commands that train a pilot offer the library's model names, and it builds each."""
+    assert _choices("pilot", "--model") == PILOT_MODELS
+    assert _choices("sample", "--model") == PILOT_MODELS
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 2))
+    y = (rng.random(400) < 0.3).astype(np.int8)
+    for name in (*PILOT_MODELS, *PILOT_MODEL_ALIASES):
+        pilot = fit_pilot(X, y, features=["a", "b"], model=name, seed=0)
+        assert pilot.logits(X).shape == (400,)
+    with pytest.raises(InputError, match="unknown pilot model 'forest'"):
+        fit_pilot(X, y, features=["a", "b"], model="forest", seed=0)
 
 
 def test_generate_and_inspect_round_trip(tmp_path, capsys):

@@ -14,4 +14,15 @@ STRATEGIES: tuple[str, ...] = ("uniform", "proportional", "opt-l", "opt-a", "lcc
 CALIBRATION_BINNINGS: tuple[str, ...] = ("uniform", "quantile")
 EVALUATION_METHODS: tuple[str, ...] = ("auto", "exact", "histogram")
 
-__all__ = ["CALIBRATION_BINNINGS", "EVALUATION_METHODS", "STRATEGIES"]
+#: The pilot models a name asks for (:func:`fastsample.core.pilot_fit.fit_pilot`, the CLI's
+#: ``--model``, the estimators' ``pilot=``); ``"gbm"`` is also read as an old name of ``"hgb"``.
+PILOT_MODELS: tuple[str, ...] = ("logistic", "sgd", "hgb")
+PILOT_MODEL_ALIASES: dict[str, str] = {"gbm": "hgb"}
+
+__all__ = [
+    "CALIBRATION_BINNINGS",
+    "EVALUATION_METHODS",
+    "PILOT_MODELS",
+    "PILOT_MODEL_ALIASES",
+    "STRATEGIES",
+]

@@ -17,6 +17,7 @@ import polars as pl
 
 from fastsample.core import kernels as K
 from fastsample.core.hashing import derive_seed, seed_mix
+from fastsample.core.names import PILOT_MODEL_ALIASES
 from fastsample.core.pilot import Pilot, feature_matrix
 from fastsample.core.reference import (
     INDEPENDENT,
@@ -29,9 +30,8 @@ from fastsample.core.strategies import information_inverse
 from fastsample.core.validation import binary_labels
 from fastsample.errors import FastsampleWarning, InputError
 
-__all__ = ["PILOT_MODELS", "case_control_rates", "fit_case_control", "fit_pilot"]
+__all__ = ["case_control_rates", "fit_case_control", "fit_pilot"]
 
-PILOT_MODELS = ("logistic", "sgd", "hgb", "gbm")
 # Negatives kept in the bundle for the one-pass kappa estimate: enough for a relative
 # standard error of the expected count well under 1% at ordinary rates, and a few MB on disk.
 MAX_REFERENCE_ROWS = 200_000
@@ -44,6 +44,7 @@ def _make_model(model: Any, seed: int) -> Any:
 
     if not isinstance(model, str):
         return clone(model)
+    model = PILOT_MODEL_ALIASES.get(model, model)
     if model == "logistic":
         from sklearn.linear_model import LogisticRegression
         from sklearn.pipeline import make_pipeline
@@ -56,7 +57,7 @@ def _make_model(model: Any, seed: int) -> Any:
         from sklearn.linear_model import SGDClassifier
 
         return SGDClassifier(loss="log_loss", alpha=1e-6, random_state=seed % (2**32))
-    if model in ("hgb", "gbm"):
+    if model == "hgb":
         from sklearn.ensemble import HistGradientBoostingClassifier
 
         return HistGradientBoostingClassifier(random_state=seed % (2**32))

@@ -15,8 +15,9 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
 from fastsample.core.hashing import frame_keys
+from fastsample.core.names import PILOT_MODEL_ALIASES, PILOT_MODELS
 from fastsample.core.pilot import Pilot, as_pilot
-from fastsample.core.pilot_fit import PILOT_MODELS, fit_pilot
+from fastsample.core.pilot_fit import fit_pilot
 from fastsample.core.plan import OutputColumns
 from fastsample.engines.memory import sample_frame
 from fastsample.errors import InputError
@@ -64,9 +65,10 @@ def resolve_pilot(
         isinstance(pilot, (str, os.PathLike)) and os.path.exists(os.fspath(pilot))
     ):
         return as_pilot(pilot)
-    if isinstance(pilot, str) and pilot not in PILOT_MODELS:
+    names = (*PILOT_MODELS, *PILOT_MODEL_ALIASES)
+    if isinstance(pilot, str) and pilot not in names:
         raise InputError(
-            f"pilot {pilot!r} is neither a saved pilot file nor one of {', '.join(PILOT_MODELS)}"
+            f"pilot {pilot!r} is neither a saved pilot file nor one of {', '.join(names)}"
         )
     if isinstance(pilot, str) or not _is_fitted(pilot):
         keys = frame_keys(frame, key, 0)
