@@ -160,6 +160,17 @@ def test_output_rules(tmp_path, data, pilot_file):
     _expect_error(tmp_path, "'sampling_prob'", clash, pilot=pilot_file)
 
 
+@pytest.mark.parametrize("name", ["out.csv", "OUT.NDJSON", "out.arrow"])
+def test_output_named_for_another_format_is_refused(tmp_path, data, pilot_file, name):
+    """The engine writes Parquet only, so a name promising CSV, NDJSON, ... is an error."""
+    src = _write(tmp_path / "a.parquet", data)
+    out = tmp_path / name
+    suffix = name.rsplit(".", 1)[1].upper()
+    with pytest.raises(InputError, match=f"names a {suffix} file, but fastsample writes Parquet"):
+        pipeline.sample_parquet(src, out, label="y", pilot=pilot_file, progress=False)
+    assert sorted(os.listdir(tmp_path)) == ["a.parquet"]
+
+
 def test_bad_pilot_files(tmp_path, data):
     src = _write(tmp_path / "a.parquet", data)
     (tmp_path / "junk.pilot").write_bytes(b"not a pilot")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,6 +15,21 @@ from fastsample.errors import InputError
 
 #: Rows per batch read from Parquet when ``chunk_rows`` is not given.
 DEFAULT_CHUNK_ROWS = 1 << 18
+
+# Output names that promise another format: the engine writes Parquet only (it reads CSV and
+# NDJSON, so a user may expect it to write them too).
+_NOT_PARQUET = {".csv", ".tsv", ".txt", ".json", ".jsonl", ".ndjson", ".xlsx", ".feather", ".arrow"}
+
+
+def parquet_output(output: Any) -> None:
+    """``InputError`` when the output's name promises a format other than Parquet."""
+    name = os.fspath(output)
+    suffix = os.path.splitext(str(name))[1].lower()
+    if suffix in _NOT_PARQUET:
+        raise InputError(
+            f"output {name!r} names a {suffix[1:].upper()} file, but fastsample writes "
+            "Parquet; name it .parquet (convert afterwards, e.g. with Polars)"
+        )
 
 
 def chunk_rows(value: Any) -> int:

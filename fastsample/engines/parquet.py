@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow as pa
 
-from fastsample.engines.args import check_label_type, key_list
+from fastsample.engines.args import check_label_type, key_list, parquet_output
 from fastsample.engines.args import chunk_rows as check_chunk_rows
 from fastsample.engines.prefetch import Prefetch
 from fastsample.engines.sinks import check_output
@@ -140,6 +140,7 @@ def sample_parquet(
     SampleReport
     """
     t0 = time.perf_counter()
+    parquet_output(output)
     batch_rows = check_chunk_rows(chunk_rows)
     src = resolve_source(source, storage_options=storage_options, format=format)
     parts = [partition_by] if isinstance(partition_by, str) else list(partition_by or [])

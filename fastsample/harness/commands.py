@@ -10,13 +10,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
-
-from fastsample.errors import InputError
 
 __all__ = ["HANDLERS", "PROG", "UsageError", "print_json"]
 
@@ -31,6 +28,24 @@ def _storage(args: argparse.Namespace) -> dict[str, str] | None:
     return dict(args.storage_option) if getattr(args, "storage_option", None) else None
 
 
+def _source(args: argparse.Namespace) -> Any:
+    """The command's SOURCE, resolved with its --format and --storage-option."""
+    from fastsample.engines.sources import resolve_source  # lazy: start-up time
+
+    return resolve_source(args.source, storage_options=_storage(args), format=args.format)
+
+
+def _forward(args: argparse.Namespace, *names: str, **renamed: str) -> dict[str, Any]:
+    """Keyword arguments for the library from the parsed options of the same names.
+
+    ``renamed`` maps a library keyword to the option attribute it comes from
+    (``n_bins="bins"``).
+    """
+    kwargs = {name: getattr(args, name) for name in names}
+    kwargs.update((name, getattr(args, attr)) for name, attr in renamed.items())
+    return kwargs
+
+
 def print_json(obj: Any) -> None:
     """Write ``obj`` as indented JSON to stdout (values JSON cannot hold as strings)."""
     sys.stdout.write(json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
@@ -41,11 +56,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     info = generate(
         args.output,
-        rows=args.rows,
-        features=args.features,
-        event_rate=args.event_rate,
-        seed=args.seed,
-        overwrite=args.overwrite,
+        **_forward(args, "rows", "features", "event_rate", "seed", "overwrite"),
         progress=not args.quiet,
     )
     if not args.quiet:
@@ -58,13 +69,13 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 def cmd_inspect(args: argparse.Namespace) -> int:
     from fastsample.engines.sinks import check_output
-    from fastsample.engines.sources import describe, resolve_source
+    from fastsample.engines.sources import describe
 
     if args.plot is not None:
         if args.label is None:
             raise UsageError("--plot needs --label")
         check_output(args.plot, overwrite=args.overwrite)
-    source = resolve_source(args.source, storage_options=_storage(args), format=args.format)
+    source = _source(args)
     info = describe(source, label=args.label)
     if args.label is not None and info.get("binary"):
         from fastsample.toolkit.frames import weighted_label_totals
@@ -120,20 +131,14 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from fastsample.engines.sinks import check_output
-    from fastsample.engines.sources import resolve_source
     from fastsample.toolkit.evaluation import evaluate_parquet
     from fastsample.toolkit.plots import plot_evaluation
 
     if args.plot is not None:
         check_output(args.plot, overwrite=args.overwrite)
     result = evaluate_parquet(
-        resolve_source(args.source, storage_options=_storage(args), format=args.format),
-        label=args.label,
-        score=args.score,
-        weight=args.weight,
-        n_bins=args.bins,
-        strategy=args.strategy,
-        method=args.method,
+        _source(args),
+        **_forward(args, "label", "score", "weight", "strategy", "method", n_bins="bins"),
     )
     metrics = {**result.as_dict(), "weight": result.weight or "none"}
     if args.weight == "auto" and result.weight is not None:
@@ -156,19 +161,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_pilot(args: argparse.Namespace) -> int:
     from fastsample.engines.sinks import check_output
-    from fastsample.engines.sources import resolve_source
     from fastsample.engines.training import train_pilot
 
-    src = resolve_source(args.source, storage_options=_storage(args), format=args.format)
+    src = _source(args)
     out = check_output(args.output, overwrite=args.overwrite, source=src)
     pilot = train_pilot(
         src,
-        label=args.label,
-        features=args.features,
-        model=args.model,
-        rows=args.rows,
-        seed=args.seed,
-        key=args.key,
+        **_forward(args, "label", "features", "model", "rows", "seed", "key"),
         progress=not args.quiet,
     )
     pilot.save(out)
@@ -183,15 +182,11 @@ def cmd_pilot(args: argparse.Namespace) -> int:
     return 0
 
 
-# Output names that promise another format: fastsample writes Parquet only.
-_NOT_PARQUET = {".csv", ".tsv", ".txt", ".json", ".jsonl", ".ndjson", ".xlsx", ".feather", ".arrow"}
-
-
 def _pilot_arg(args: argparse.Namespace) -> Any:
     """The --pilot path, or the pilot itself read with the --trust-pilot opt-in."""
     if args.pilot is None or not args.trust_pilot:
         return args.pilot  # the engine reads the path (pickle-free files only)
-    from fastsample.core.pilot import Pilot
+    from fastsample.core.pilot import Pilot  # lazy: start-up time
 
     return Pilot.load(args.pilot, trusted=True)
 
@@ -199,35 +194,32 @@ def _pilot_arg(args: argparse.Namespace) -> Any:
 def cmd_sample(args: argparse.Namespace) -> int:
     from fastsample.engines.parquet import sample_parquet
 
-    suffix = os.path.splitext(str(args.output))[1].lower()
-    if suffix in _NOT_PARQUET:
-        raise InputError(
-            f"output {args.output!r} names a {suffix[1:].upper()} file, but fastsample writes "
-            "Parquet; name it .parquet (convert afterwards, e.g. with Polars)"
-        )
     report = sample_parquet(
         args.source,
         args.output,
-        label=args.label,
-        features=args.features,
         pilot=_pilot_arg(args),
-        strategy=args.strategy,
-        rate=args.rate,
-        seed=args.seed,
-        key=args.key,
-        group_key=args.group_key,
-        floor=args.floor,
-        exact=args.exact,
-        chunk_rows=args.chunk_rows,
-        overwrite=args.overwrite,
         progress=not args.quiet,
-        report=args.report,
-        pilot_rows=args.pilot_rows,
-        pilot_model=args.model,
         storage_options=_storage(args),
-        format=args.format,
-        max_rows_per_file=args.max_rows_per_file,
-        partition_by=args.partition_by,
+        pilot_model=args.model,
+        **_forward(
+            args,
+            "label",
+            "features",
+            "strategy",
+            "rate",
+            "seed",
+            "key",
+            "group_key",
+            "floor",
+            "exact",
+            "chunk_rows",
+            "overwrite",
+            "report",
+            "pilot_rows",
+            "format",
+            "max_rows_per_file",
+            "partition_by",
+        ),
     )
     if not args.quiet:
         print(f"wrote {args.output}: {report}")
@@ -238,12 +230,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from fastsample.harness.demo import run_demo
 
     result = run_demo(
-        rows=args.rows,
-        features=args.features,
-        event_rate=args.event_rate,
-        rate=args.rate,
-        seed=args.seed,
-        workdir=args.dir,
+        **_forward(args, "rows", "features", "event_rate", "rate", "seed", workdir="dir"),
         progress=not args.quiet,
     )
     if args.json:
@@ -258,11 +245,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     rss = None if args.no_rss else (args.rss_small, args.rss_large)
     result = run_engine_bench(
-        rows=args.rows,
-        features=args.features,
-        rate=args.rate,
-        repeats=args.repeats,
-        workdir=args.dir,
+        **_forward(args, "rows", "features", "rate", "repeats", workdir="dir"),
         rss_rows=rss,
         progress=not args.quiet,
     )
