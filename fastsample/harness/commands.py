@@ -51,6 +51,15 @@ def print_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
 
 
+def _show(args: argparse.Namespace, result: Any, as_dict: Callable[[Any], Any]) -> int:
+    """Print a demo's or a benchmark's result: its table, or with --json its fields."""
+    if args.json:
+        print_json(as_dict(result))
+    else:
+        print(result.table())
+    return 0
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     from fastsample.harness.synthetic import generate
 
@@ -233,11 +242,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         **_forward(args, "rows", "features", "event_rate", "rate", "seed", workdir="dir"),
         progress=not args.quiet,
     )
-    if args.json:
-        print_json(asdict(result))
-    else:
-        print(result.table())
-    return 0
+    return _show(args, result, asdict)
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -249,11 +254,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         rss_rows=rss,
         progress=not args.quiet,
     )
-    if args.json:
-        print_json(as_dict(result))
-    else:
-        print(result.table())
-    return 0
+    return _show(args, result, as_dict)
 
 
 HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {

@@ -7,23 +7,25 @@ the offset, IPW weights or a post-hoc correction; predicts population probabilit
 from __future__ import annotations
 
 import inspect
-from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
 import polars as pl
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils._param_validation import HasMethods, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from fastsample.core.correction import correct_log_odds, log_odds_offset
 from fastsample.core.logistic import sigmoid, softplus
-from fastsample.core.names import STRATEGIES
 from fastsample.core.pilot import Pilot
 from fastsample.core.strategies import inclusion_probabilities
 from fastsample.errors import InputError
-from fastsample.models.draw import draw_sample
-from fastsample.models.offset_logistic import OffsetLogisticRegression, binary_classes
+from fastsample.models.draw import SAMPLING_CONSTRAINTS, draw_for
+from fastsample.models.offset_logistic import (
+    BinaryTagsMixin,
+    OffsetLogisticRegression,
+    binary_classes,
+)
 
 __all__ = ["NegativeSamplingClassifier"]
 
@@ -45,7 +47,7 @@ def _accepts_fit_param(est: Any, name: str) -> bool:
     return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
 
 
-class NegativeSamplingClassifier(ClassifierMixin, BaseEstimator):
+class NegativeSamplingClassifier(BinaryTagsMixin, ClassifierMixin, BaseEstimator):
     """Fit a classifier on a keyed negative sample and predict on the population scale.
 
     ``fit(X, y)`` trains (or takes) a pilot, keeps every positive and a scored fraction of the
@@ -107,13 +109,9 @@ class NegativeSamplingClassifier(ClassifierMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict[str, Any] = {  # noqa: RUF012 - sklearn's convention
+        **SAMPLING_CONSTRAINTS,
         "estimator": [None, HasMethods(["fit"])],
-        "pilot": "no_validation",
-        "strategy": [StrOptions(set(STRATEGIES))],
-        "rate": [Interval(Real, 0, 1, closed="right")],
         "correction": [StrOptions({"offset", "weights", "posthoc"})],
-        "floor": [None, Interval(Real, 0, 1, closed="both")],
-        "seed": [Interval(Integral, None, None, closed="neither")],
     }
 
     def __init__(
@@ -133,11 +131,6 @@ class NegativeSamplingClassifier(ClassifierMixin, BaseEstimator):
         self.correction = correction
         self.floor = floor
         self.seed = seed
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.classifier_tags.multi_class = False
-        return tags
 
     def _feature_names(self, n_features: int) -> list[str]:
         names = getattr(self, "feature_names_in_", None)
@@ -172,19 +165,8 @@ class NegativeSamplingClassifier(ClassifierMixin, BaseEstimator):
         self.classes_ = classes
         y01 = (y == classes[1]).astype(np.int8)
         frame, names = self._frame(X)
-        drawn = draw_sample(
-            frame,
-            y01,
-            features=names,
-            pilot=self.pilot,
-            strategy=self.strategy,
-            rate=self.rate,
-            seed=int(self.seed),
-            floor=self.floor,
-        )
+        drawn = draw_for(self, frame, y01, features=names)
         idx = drawn["indices"]
-        self.pilot_ = drawn["pilot"]
-        self.plan_ = drawn["plan"]
         self.sample_indices_ = idx
         self.sampling_prob_ = drawn["prob"]
         self.sample_weight_ = drawn["weight"]

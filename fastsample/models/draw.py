@@ -7,22 +7,35 @@ run :func:`fastsample.engines.batch.sample_frame` with output columns no user co
 from __future__ import annotations
 
 import os
+from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
 import polars as pl
 from sklearn.exceptions import NotFittedError
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from fastsample.core.hashing import frame_keys
-from fastsample.core.names import PILOT_MODEL_ALIASES, PILOT_MODELS
+from fastsample.core.names import PILOT_MODEL_ALIASES, PILOT_MODELS, STRATEGIES
 from fastsample.core.pilot import Pilot, as_pilot
 from fastsample.core.pilot_fit import fit_pilot
 from fastsample.core.plan import OutputColumns
 from fastsample.engines.memory import sample_frame
 from fastsample.errors import InputError
 
-__all__ = ["draw_sample", "resolve_pilot"]
+__all__ = ["SAMPLING_CONSTRAINTS", "draw_for", "draw_sample", "resolve_pilot"]
+
+#: scikit-learn ``_parameter_constraints`` of the sampling parameters that the estimators
+#: drawing with :func:`draw_sample` share (``pilot``, ``strategy``, ``rate``, ``floor``,
+#: ``seed``).
+SAMPLING_CONSTRAINTS: dict[str, Any] = {
+    "pilot": "no_validation",
+    "strategy": [StrOptions(set(STRATEGIES))],
+    "rate": [Interval(Real, 0, 1, closed="right")],
+    "floor": [None, Interval(Real, 0, 1, closed="both")],
+    "seed": [Interval(Integral, None, None, closed="neither")],
+}
 
 _LABEL = "__fastsample_label__"
 # Output columns with names no user column can take.
@@ -88,7 +101,7 @@ def draw_sample(
     floor: float | None = None,
     key: Any = None,
 ) -> dict[str, Any]:
-    """Run :func:`fastsample.engines.batch.sample_frame` on a polars frame with 0/1 labels ``y01``.
+    """Run :func:`fastsample.engines.memory.sample_frame` on a polars frame with 0/1 labels ``y01``.
 
     Returns a dict with ``indices`` (kept rows, increasing), ``prob``, ``weight``, ``offset``,
     the resolved ``pilot``, the sampling ``plan`` and the counts of ``sample_frame``'s info.
@@ -119,3 +132,28 @@ def draw_sample(
         pilot=pilot_obj,
     )
     return info
+
+
+def draw_for(
+    est: Any, frame: Any, y01: np.ndarray, *, features: list[str], key: Any = None
+) -> dict[str, Any]:
+    """:func:`draw_sample` with the estimator's own sampling parameters.
+
+    Reads ``est``'s parameters named in :data:`SAMPLING_CONSTRAINTS` and sets ``est.pilot_``
+    (the resolved pilot) and ``est.plan_`` (the sampling plan); returns what
+    :func:`draw_sample` returns.
+    """
+    drawn = draw_sample(
+        frame,
+        y01,
+        features=features,
+        pilot=est.pilot,
+        strategy=est.strategy,
+        rate=est.rate,
+        seed=int(est.seed),
+        floor=est.floor,
+        key=key,
+    )
+    est.pilot_ = drawn["pilot"]
+    est.plan_ = drawn["plan"]
+    return drawn

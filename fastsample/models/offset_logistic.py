@@ -25,7 +25,7 @@ from fastsample.core.logistic import sigmoid, softplus
 from fastsample.errors import InputError
 from fastsample.models.solver import solve_offset_logistic
 
-__all__ = ["OffsetLogisticRegression", "as_offset", "binary_classes"]
+__all__ = ["BinaryTagsMixin", "OffsetLogisticRegression", "as_offset", "binary_classes"]
 
 
 def as_offset(offset: Any, n: int, name: str = "offset") -> np.ndarray:
@@ -57,7 +57,16 @@ def binary_classes(y: np.ndarray, owner: str) -> np.ndarray:
     return classes
 
 
-class OffsetLogisticRegression(ClassifierMixin, BaseEstimator):
+class BinaryTagsMixin:
+    """Tells scikit-learn's estimator checks that the classifier is binary only."""
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()  # type: ignore[misc]
+        tags.classifier_tags.multi_class = False
+        return tags
+
+
+class OffsetLogisticRegression(BinaryTagsMixin, ClassifierMixin, BaseEstimator):
     """Binary logistic regression with a per-row offset on the log-odds.
 
     Maximises ``sum_i w_i [y_i eta_i - log(1 + exp(eta_i))] - ||coef||^2 / (2 C)`` with
@@ -135,11 +144,6 @@ class OffsetLogisticRegression(ClassifierMixin, BaseEstimator):
         self.solver = solver
         self.tol = tol
         self.max_iter = max_iter
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.classifier_tags.multi_class = False
-        return tags
 
     # -- fitting -----------------------------------------------------------------------------
     def fit(self, X: Any, y: Any, offset: Any = None, sample_weight: Any = None):

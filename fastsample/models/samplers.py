@@ -18,16 +18,15 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from fastsample.core.names import STRATEGIES
 from fastsample.core.optional import require
 from fastsample.errors import InputError
-from fastsample.models.draw import draw_sample
+from fastsample.models.draw import SAMPLING_CONSTRAINTS, draw_for, draw_sample
 
 require("imblearn", "imblearn")
 
 from imblearn.base import BaseSampler  # noqa: E402
 from imblearn.utils import check_sampling_strategy  # noqa: E402
-from sklearn.utils._param_validation import Interval, StrOptions  # noqa: E402
+from sklearn.utils._param_validation import Interval  # noqa: E402
 from sklearn.utils.multiclass import check_classification_targets  # noqa: E402
 from sklearn.utils.validation import validate_data  # noqa: E402
 
@@ -178,11 +177,7 @@ class NegativeSampler(_KeyedSampler):
     sampling_strategy = "auto"  # imbalanced-learn reads it; unused by a "bypass" sampler
 
     _parameter_constraints: dict[str, Any] = {  # noqa: RUF012
-        "pilot": "no_validation",
-        "strategy": [StrOptions(set(STRATEGIES))],
-        "rate": [Interval(Real, 0, 1, closed="right")],
-        "floor": [None, Interval(Real, 0, 1, closed="both")],
-        "seed": [Interval(Integral, None, None, closed="neither")],
+        **SAMPLING_CONSTRAINTS,
         "key": [None, str, list],
     }
 
@@ -209,19 +204,7 @@ class NegativeSampler(_KeyedSampler):
         if not y01.any():
             raise ValueError(f"y holds a single class ({neg!r}); need at least 2 classes")
         keys = self._key_names()
-        drawn = draw_sample(
-            frame,
-            y01,
-            features=features,
-            pilot=self.pilot,
-            strategy=self.strategy,
-            rate=self.rate,
-            seed=int(self.seed),
-            floor=self.floor,
-            key=keys or None,
-        )
-        self.pilot_ = drawn["pilot"]
-        self.plan_ = drawn["plan"]
+        drawn = draw_for(self, frame, y01, features=features, key=keys or None)
         return self._set_sample(drawn["indices"], drawn["prob"], drawn["offset"])
 
 
