@@ -1,7 +1,8 @@
 """The logistic function and its log-partner on NumPy arrays, overflow-free.
 
 One home for the NumPy-side link functions; the Numba kernels keep their own scalar versions
-(they cannot call NumPy ufuncs on arrays the same way).
+(they cannot call NumPy ufuncs on arrays the same way). Both take an array of floats and return
+float64 of the same shape.
 """
 
 from __future__ import annotations
@@ -14,16 +15,6 @@ __all__ = ["sigmoid", "softplus"]
 def sigmoid(x: np.ndarray) -> np.ndarray:
     """``1 / (1 + exp(-x))`` elementwise without overflow.
 
-    Parameters
-    ----------
-    x : ndarray of float
-
-    Returns
-    -------
-    ndarray of float64, same shape
-
-    Examples
-    --------
     >>> import numpy as np
     >>> sigmoid(np.array([-1000.0, 0.0, 1000.0]))
     array([0. , 0.5, 1. ])
@@ -41,16 +32,6 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
 def softplus(x: np.ndarray) -> np.ndarray:
     """``log(1 + exp(x))`` elementwise without overflow (so ``log sigmoid(x) = -softplus(-x)``).
 
-    Parameters
-    ----------
-    x : ndarray of float
-
-    Returns
-    -------
-    ndarray of float64, same shape
-
-    Examples
-    --------
     >>> import numpy as np
     >>> softplus(np.array([-1000.0, 0.0, 1000.0]))
     array([0.00000000e+00, 6.93147181e-01, 1.00000000e+03])

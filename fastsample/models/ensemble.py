@@ -28,6 +28,7 @@ probabilities. The seed tutorial served the forest's balanced-scale probabilitie
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -54,6 +55,9 @@ def imbalance_ratio(y: Any) -> float:
     return n0 / n1 if n1 else math.inf
 
 
+# A dataclass for its keyword-only constructor and repr: not a scikit-learn estimator (no
+# get_params), so nothing introspects an explicit __init__; eq=False keeps identity equality.
+@dataclass(kw_only=True, eq=False)
 class ExtremeImbalanceClassifier:
     """Population-scale classifier for rare events, ensemble or single model by imbalance.
 
@@ -87,24 +91,13 @@ class ExtremeImbalanceClassifier:
         Keep-rate of negatives (for ``"brf"``: ``N1 / N0``, each tree's effective rate).
     """
 
-    def __init__(
-        self,
-        *,
-        threshold: float = 1000.0,
-        ensemble: str = "bagging",
-        n_estimators: int = 10,
-        negatives_per_positive: float = 5.0,
-        C: float = 1.0,
-        seed: int = 0,
-        brf_params: dict[str, Any] | None = None,
-    ) -> None:
-        self.threshold = threshold
-        self.ensemble = ensemble
-        self.n_estimators = n_estimators
-        self.negatives_per_positive = negatives_per_positive
-        self.C = C
-        self.seed = seed
-        self.brf_params = brf_params
+    threshold: float = 1000.0
+    ensemble: str = "bagging"
+    n_estimators: int = 10
+    negatives_per_positive: float = 5.0
+    C: float = 1.0
+    seed: int = 0
+    brf_params: dict[str, Any] | None = None
 
     # ------------------------------------------------------------------ helpers
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -60,6 +60,10 @@ __all__ = ["EvaluationResult", "evaluate", "evaluate_parquet"]
 # Log-odds range and default resolution of the streaming score histogram.
 _LOGIT_RANGE = 20.0
 _HIST_BINS = 1 << 20
+
+
+# EvaluationResult fields that as_dict leaves out.
+_NOT_SCALAR = frozenset({"calibration", "fpr", "tpr", "recall", "precision", "weight"})
 
 
 @dataclass(frozen=True)
@@ -94,21 +98,15 @@ class EvaluationResult:
     weight: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        """Scalar metrics by name (what the CLI prints and what JSON reports store)."""
+        """Scalar metrics by name, in field order (what the CLI prints and JSON reports store).
+
+        Every field but the curves and the weight column's name, so a new metric field shows
+        up here without another list to keep; ``n_rows`` is written ``rows``.
+        """
         return {
-            "rows": self.n_rows,
-            "total_weight": self.total_weight,
-            "positive_weight": self.positive_weight,
-            "event_rate": self.event_rate,
-            "mean_score": self.mean_score,
-            "roc_auc": self.roc_auc,
-            "average_precision": self.average_precision,
-            "log_loss": self.log_loss,
-            "normalized_entropy": self.normalized_entropy,
-            "brier": self.brier,
-            "ece": self.ece,
-            "method": self.method,
-            "auc_tie_bound": self.auc_tie_bound,
+            "rows" if f.name == "n_rows" else f.name: getattr(self, f.name)
+            for f in fields(self)
+            if f.name not in _NOT_SCALAR
         }
 
 

@@ -203,6 +203,15 @@ def reweight_parquet(
 # ----------------------------------------------------------------------------- undersampling
 
 
+def _undersampling(
+    n1: float, n0: float, negatives_per_positive: float, seed: int, key: Any
+) -> dict[str, Any]:
+    """The sampling core's arguments for random undersampling: uniform, at the rate keeping
+    ``negatives_per_positive`` negatives per positive in expectation."""
+    rate = undersampling_rate(n1, n0, negatives_per_positive)
+    return {"strategy": "uniform", "rate": rate, "seed": seed, "key": key}
+
+
 def undersample(
     frame: Any,
     *,
@@ -237,16 +246,8 @@ def undersample(
         raise InputError(f"label column {label!r} not found")
     y = label_array(df, label_name)
     n1 = float(np.count_nonzero(y == 1))
-    rate = undersampling_rate(n1, float(y.shape[0]) - n1, negatives_per_positive)
-    return sample_frame(
-        frame,
-        label=label,
-        strategy="uniform",
-        rate=rate,
-        seed=seed,
-        key=key,
-        return_info=return_info,
-    )
+    draw = _undersampling(n1, float(y.shape[0]) - n1, negatives_per_positive, seed, key)
+    return sample_frame(frame, label=label, return_info=return_info, **draw)
 
 
 def undersample_parquet(
@@ -267,15 +268,7 @@ def undersample_parquet(
     :func:`undersampling_rate` gives. Extra keyword arguments go to the engine.
     """
     rep = imbalance_report(source, label=label, per_file=False)
-    rate = undersampling_rate(rep.positives, rep.negatives, negatives_per_positive)
+    draw = _undersampling(rep.positives, rep.negatives, negatives_per_positive, seed, key)
     return sample_parquet(
-        source,
-        output,
-        label=label,
-        strategy="uniform",
-        rate=rate,
-        seed=seed,
-        key=key,
-        overwrite=overwrite,
-        **engine_options,
+        source, output, label=label, overwrite=overwrite, **draw, **engine_options
     )
