@@ -381,7 +381,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return 0
     except OSError as exc:
-        from fastsample.engines.storage import is_environment_error, reason
+        from fastsample.engines.storage import is_environment_error, reason  # lazy: start-up
 
         if not is_environment_error(exc):
             return _unexpected()

@@ -15,6 +15,7 @@ import numpy as np
 
 from fastsample.core.hashing import seed_mix
 from fastsample.core.pilot import Pilot
+from fastsample.core.reference import relative_error
 from fastsample.core.strategies import (
     effective_floor,
     expected_total,
@@ -275,8 +276,6 @@ def pilot_plan(
         raise InputError(
             "this pilot has no reference sample for a one-pass kappa; use exact mode or a pilot from train_pilot/fit_pilot"
         )
-    from fastsample.core.reference import relative_error
-
     eta = pilot.logits(pilot.reference_X)
     h0, _ = inclusion_scores(params.strategy, eta, pilot.reference_X, pilot.info_inv)
     plan = solve_plan(

@@ -61,7 +61,7 @@ def _show(args: argparse.Namespace, result: Any, as_dict: Callable[[Any], Any]) 
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from fastsample.harness.synthetic import generate
+    from fastsample.harness.synthetic import generate  # lazy: start-up time
 
     info = generate(
         args.output,
@@ -77,8 +77,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from fastsample.engines.sinks import check_output
-    from fastsample.engines.sources import describe
+    from fastsample.engines.sinks import check_output  # lazy: start-up time
+    from fastsample.engines.sources import describe  # lazy: start-up time
 
     if args.plot is not None:
         if args.label is None:
@@ -87,13 +87,13 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     source = _source(args)
     info = describe(source, label=args.label)
     if args.label is not None and info.get("binary"):
-        from fastsample.toolkit.frames import weighted_label_totals
+        from fastsample.toolkit.frames import weighted_label_totals  # lazy: start-up time
 
         weighted = weighted_label_totals(source, label=args.label, weight=args.weight)
         if weighted["weight"] is not None:
             info["weighted"] = weighted
     if args.plot is not None:
-        from fastsample.toolkit.plots import plot_imbalance
+        from fastsample.toolkit.plots import plot_imbalance  # lazy: start-up time
 
         plot_imbalance(
             source,
@@ -139,9 +139,9 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from fastsample.engines.sinks import check_output
-    from fastsample.toolkit.evaluation import evaluate_parquet
-    from fastsample.toolkit.plots import plot_evaluation
+    from fastsample.engines.sinks import check_output  # lazy: start-up time
+    from fastsample.toolkit.evaluation import evaluate_parquet  # lazy: start-up time
+    from fastsample.toolkit.plots import plot_evaluation  # lazy: start-up time
 
     if args.plot is not None:
         check_output(args.plot, overwrite=args.overwrite)
@@ -169,8 +169,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_pilot(args: argparse.Namespace) -> int:
-    from fastsample.engines.sinks import check_output
-    from fastsample.engines.training import train_pilot
+    from fastsample.engines.sinks import check_output  # lazy: start-up time
+    from fastsample.engines.training import train_pilot  # lazy: start-up time
 
     src = _source(args)
     out = check_output(args.output, overwrite=args.overwrite, source=src)
@@ -201,7 +201,7 @@ def _pilot_arg(args: argparse.Namespace) -> Any:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    from fastsample.engines.parquet import sample_parquet
+    from fastsample.engines.parquet import sample_parquet  # lazy: start-up time
 
     report = sample_parquet(
         args.source,
@@ -236,7 +236,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from fastsample.harness.demo import run_demo
+    from fastsample.harness.demo import run_demo  # lazy: start-up time
 
     result = run_demo(
         **_forward(args, "rows", "features", "event_rate", "rate", "seed", workdir="dir"),
@@ -246,7 +246,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from fastsample.harness.bench import as_dict, run_engine_bench
+    from fastsample.harness.bench import as_dict, run_engine_bench  # lazy: start-up time
 
     rss = None if args.no_rss else (args.rss_small, args.rss_large)
     result = run_engine_bench(
