@@ -203,7 +203,22 @@ def solve_plan(
 ) -> SamplingPlan:
     """The plan whose kappa solves the water-filling equation over the scores ``h0``.
 
-    Parameters as in :func:`plan_sampling`; ``params`` from :func:`resolve_parameters`.
+    Parameters
+    ----------
+    params : Parameters
+        From :func:`resolve_parameters`.
+    h0 : array-like
+        Scores of the negatives (all of them, or a weighted sample of them).
+    weights : array-like, optional
+        Horvitz–Thompson weights when ``h0`` is a sample (or counts for histogram centres).
+    n_negatives : float, optional
+        True number of negatives; the target is ``rate * n_negatives`` and sample weights are
+        rescaled to total it (a ratio estimator). Default: the (weighted) count of ``h0``.
+    info_inv : ndarray, optional
+        ``M~^{-1}`` for ``opt-a``.
+    columns : OutputColumns, optional
+    method : str
+        Recorded in the plan (``"exact"`` or ``"pilot-sample"``).
     """
     h = np.ascontiguousarray(h0, dtype=np.float64)
     w = np.ones(h.shape[0]) if weights is None else np.ascontiguousarray(weights, dtype=np.float64)
@@ -226,13 +241,11 @@ def plan_sampling(
     rate: float,
     seed: int,
     floor: float | None = None,
-    weights: Any = None,
-    n_negatives: float | None = None,
-    info_inv: np.ndarray | None = None,
-    columns: OutputColumns | None = None,
-    method: str = "exact",
+    **options: Any,
 ) -> SamplingPlan:
     """Solve kappa for the negatives' scores ``h0`` and return the plan.
+
+    :func:`resolve_parameters` then :func:`solve_plan`, in one call.
 
     Parameters
     ----------
@@ -240,16 +253,9 @@ def plan_sampling(
         Scores of the negatives (all of them, or a weighted sample of them).
     strategy, rate, seed, floor
         Sampling parameters.
-    weights : array-like, optional
-        Horvitz–Thompson weights when ``h0`` is a sample (or counts for histogram centres).
-    n_negatives : float, optional
-        True number of negatives; the target is ``rate * n_negatives`` and sample weights are
-        rescaled to total it (a ratio estimator). Default: the (weighted) count of ``h0``.
-    info_inv : ndarray, optional
-        ``M~^{-1}`` for ``opt-a``.
-    columns : OutputColumns, optional
-    method : str
-        Recorded in the plan (``"exact"`` or ``"pilot-sample"``).
+    **options
+        ``weights``, ``n_negatives``, ``info_inv``, ``columns``, ``method``: as in
+        :func:`solve_plan`.
 
     Examples
     --------
@@ -257,15 +263,7 @@ def plan_sampling(
     >>> plan.kappa, plan.expected_negatives
     (0.25, 2.0)
     """
-    return solve_plan(
-        resolve_parameters(strategy, rate, floor, seed),
-        h0,
-        weights=weights,
-        n_negatives=n_negatives,
-        info_inv=info_inv,
-        columns=columns,
-        method=method,
-    )
+    return solve_plan(resolve_parameters(strategy, rate, floor, seed), h0, **options)
 
 
 def pilot_plan(

@@ -205,18 +205,13 @@ def calibration_curve(
     )
 
 
-def expected_calibration_error(
-    y_true: Any,
-    y_prob: Any,
-    *,
-    n_bins: int = 10,
-    strategy: str = "uniform",
-    sample_weight: Any = None,
-) -> float:
-    """Expected calibration error: ``sum_b (W_b / W) |event rate_b - mean prob_b|``."""
-    return calibration_curve(
-        y_true, y_prob, n_bins=n_bins, strategy=strategy, sample_weight=sample_weight
-    ).ece
+def expected_calibration_error(y_true: Any, y_prob: Any, **options: Any) -> float:
+    """Expected calibration error: ``sum_b (W_b / W) |event rate_b - mean prob_b|``.
+
+    The ``ece`` of :func:`calibration_curve`, which takes the keyword arguments (``n_bins``,
+    ``strategy``, ``sample_weight``).
+    """
+    return calibration_curve(y_true, y_prob, **options).ece
 
 
 def _single_class(y: np.ndarray, w: np.ndarray | None) -> bool:

@@ -204,12 +204,12 @@ def reweight_parquet(
 
 
 def _undersampling(
-    n1: float, n0: float, negatives_per_positive: float, seed: int, key: Any
+    n1: float, n0: float, negatives_per_positive: float, seed: int
 ) -> dict[str, Any]:
     """The sampling core's arguments for random undersampling: uniform, at the rate keeping
     ``negatives_per_positive`` negatives per positive in expectation."""
     rate = undersampling_rate(n1, n0, negatives_per_positive)
-    return {"strategy": "uniform", "rate": rate, "seed": seed, "key": key}
+    return {"strategy": "uniform", "rate": rate, "seed": seed}
 
 
 def undersample(
@@ -246,8 +246,8 @@ def undersample(
         raise InputError(f"label column {label!r} not found")
     y = label_array(df, label_name)
     n1 = float(np.count_nonzero(y == 1))
-    draw = _undersampling(n1, float(y.shape[0]) - n1, negatives_per_positive, seed, key)
-    return sample_frame(frame, label=label, return_info=return_info, **draw)
+    draw = _undersampling(n1, float(y.shape[0]) - n1, negatives_per_positive, seed)
+    return sample_frame(frame, label=label, key=key, return_info=return_info, **draw)
 
 
 def undersample_parquet(
@@ -257,18 +257,15 @@ def undersample_parquet(
     label: str,
     negatives_per_positive: float = 1.0,
     seed: int = 0,
-    key: str | list[str] | None = None,
-    overwrite: bool = False,
     **engine_options: Any,
 ) -> Any:
     """Random undersampling of a Parquet source with the streaming engine.
 
     Counts the classes in one streaming pass, then runs
     :func:`fastsample.engines.parquet.sample_parquet` with ``strategy="uniform"`` at the rate
-    :func:`undersampling_rate` gives. Extra keyword arguments go to the engine.
+    :func:`undersampling_rate` gives. Other keyword arguments (``key``, ``overwrite``,
+    ``progress``, ...) go to the engine.
     """
     rep = imbalance_report(source, label=label, per_file=False)
-    draw = _undersampling(rep.positives, rep.negatives, negatives_per_positive, seed, key)
-    return sample_parquet(
-        source, output, label=label, overwrite=overwrite, **draw, **engine_options
-    )
+    draw = _undersampling(rep.positives, rep.negatives, negatives_per_positive, seed)
+    return sample_parquet(source, output, label=label, **draw, **engine_options)
