@@ -1,4 +1,4 @@
-"""Source resolution, schema checks, batched reading, atomic writes and metadata (fastsample.engines.io)."""
+"""Source resolution, schema checks, batched reading, atomic writes and metadata (fastsample.engines.sources, sinks)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from fastsample.core import atomic
-from fastsample.engines import io as fio
+from fastsample.engines.sinks import ParquetSink, check_output, read_metadata
+from fastsample.engines.sources import describe, expand_columns, iter_frames, resolve_source
 from fastsample.errors import InputError
 
 
@@ -32,10 +33,10 @@ def test_single_file_list_glob_and_directory(tmp_path):
     _write(tmp_path / "d" / "_hidden.parquet", y=["not read"])
     (tmp_path / "d" / ".crc").write_text("junk")
 
-    assert fio.resolve_source(a).files == [a]
-    assert fio.resolve_source([a, b]).files == [a, b]  # a list keeps the order given
-    assert fio.resolve_source(str(tmp_path / "d" / "*.parquet")).files == [b, a]  # sorted
-    src = fio.resolve_source(tmp_path / "d")
+    assert resolve_source(a).files == [a]
+    assert resolve_source([a, b]).files == [a, b]  # a list keeps the order given
+    assert resolve_source(str(tmp_path / "d" / "*.parquet")).files == [b, a]  # sorted
+    src = resolve_source(tmp_path / "d")
     assert src.files == [b, a]
     assert src.num_rows == 4
     assert src.columns == ["x"]
@@ -44,11 +45,11 @@ def test_single_file_list_glob_and_directory(tmp_path):
 def test_hive_directory_adds_partition_columns(tmp_path):
     _write(tmp_path / "h" / "day=2" / "k=b" / "p.parquet", x=[3])
     _write(tmp_path / "h" / "day=1" / "k=a" / "p.parquet", x=[1, 2])
-    src = fio.resolve_source(tmp_path / "h")
+    src = resolve_source(tmp_path / "h")
     assert src.columns == ["x", "day", "k"]
     assert src.schema.field("day").type == pa.int64()
     assert src.schema.field("k").type == pa.string()
-    frames = [f for f, _ in fio.iter_frames(src, batch_rows=1)]
+    frames = [f for f, _ in iter_frames(src, batch_rows=1)]
     got = pl.concat(frames)
     assert got.to_dicts() == [
         {"x": 1, "day": 1, "k": "a"},
@@ -56,7 +57,7 @@ def test_hive_directory_adds_partition_columns(tmp_path):
         {"x": 3, "day": 2, "k": "b"},
     ]
     # projection of only a partition column and a file column
-    frames = [f for f, _ in fio.iter_frames(src, batch_rows=10, columns=["k", "x"])]
+    frames = [f for f, _ in iter_frames(src, batch_rows=10, columns=["k", "x"])]
     assert pl.concat(frames).columns == ["k", "x"]
 
 
@@ -65,8 +66,8 @@ def test_iter_frames_concatenates_to_the_whole_table(tmp_path, batch_rows):
     n = 1000
     a = _write(tmp_path / "a.parquet", k=list(range(n)), v=[float(i) for i in range(n)])
     b = _write(tmp_path / "b.parquet", k=list(range(n, n + 10)), v=[0.5] * 10)
-    src = fio.resolve_source([a, b])
-    frames = list(fio.iter_frames(src, batch_rows=batch_rows))
+    src = resolve_source([a, b])
+    frames = list(iter_frames(src, batch_rows=batch_rows))
     assert all(f.height <= batch_rows for f, _ in frames)
     assert [p for _, p in frames][-1] == b
     got = pl.concat([f for f, _ in frames])
@@ -76,20 +77,20 @@ def test_iter_frames_concatenates_to_the_whole_table(tmp_path, batch_rows):
 def test_nothing_matches(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match="matches no files"):
-        fio.resolve_source(str(tmp_path / "*.parquet"))
+        resolve_source(str(tmp_path / "*.parquet"))
     with pytest.raises(InputError, match="contains no Parquet files"):
-        fio.resolve_source(tmp_path / "empty")
+        resolve_source(tmp_path / "empty")
     with pytest.raises(InputError, match="does not exist"):
-        fio.resolve_source(tmp_path / "missing.parquet")
+        resolve_source(tmp_path / "missing.parquet")
     with pytest.raises(InputError, match="empty"):
-        fio.resolve_source([])
+        resolve_source([])
 
 
 def test_not_parquet_and_truncated(tmp_path):
     txt = tmp_path / "x.parquet"
     txt.write_text("id,y\n1,0\n")
     with pytest.raises(InputError, match=r"x\.parquet") as err:
-        fio.resolve_source(txt)
+        resolve_source(txt)
     assert "\n" not in str(err.value)
     good = _write(tmp_path / "g.parquet", x=list(range(1000)))
     with open(good, "rb") as fh:
@@ -97,7 +98,7 @@ def test_not_parquet_and_truncated(tmp_path):
     trunc = tmp_path / "t.parquet"
     trunc.write_bytes(data[: len(data) // 2])
     with pytest.raises(InputError, match=r"t\.parquet"):
-        fio.resolve_source([good, str(trunc)])
+        resolve_source([good, str(trunc)])
 
 
 def test_unreadable_file(tmp_path):
@@ -120,7 +121,7 @@ def test_unreadable_file(tmp_path):
         code = (
             "import sys\n"
             "from fastsample.errors import InputError\n"
-            "from fastsample.engines.io import resolve_source\n"
+            "from fastsample.engines.sources import resolve_source\n"
             "try:\n"
             "    resolve_source(sys.argv[1])\n"
             "except InputError as exc:\n"
@@ -167,9 +168,9 @@ def test_corrupt_data_pages_are_an_input_error(tmp_path):
         raw[i] = 0xFF
     with open(f, "wb") as fh:
         fh.write(bytes(raw))
-    src = fio.resolve_source(f)
+    src = resolve_source(f)
     with pytest.raises(InputError, match=r"c\.parquet"):
-        list(fio.iter_frames(src, batch_rows=100))
+        list(iter_frames(src, batch_rows=100))
 
 
 @pytest.mark.parametrize(
@@ -184,42 +185,40 @@ def test_schema_mismatch_names_file_and_column(tmp_path, other, message):
     a = _write(tmp_path / "a.parquet", x=[1])
     b = _write(tmp_path / "b.parquet", **other)
     with pytest.raises(InputError, match=message) as err:
-        fio.resolve_source([a, b])
+        resolve_source([a, b])
     assert "b.parquet" in str(err.value)
 
 
 def test_duplicate_input(tmp_path):
     a = _write(tmp_path / "a.parquet", x=[1])
     with pytest.raises(InputError, match="more than once"):
-        fio.resolve_source([a, a])
+        resolve_source([a, a])
 
 
 def test_expand_columns(tmp_path):
     a = _write(tmp_path / "a.parquet", f0=[1.0], f1=[1.0], g=[1.0], y=[0])
-    src = fio.resolve_source(a)
-    assert fio.expand_columns(src, ["f*", "g"], "feature") == ["f0", "f1", "g"]
+    src = resolve_source(a)
+    assert expand_columns(src, ["f*", "g"], "feature") == ["f0", "f1", "g"]
     with pytest.raises(InputError, match="feature column 'h'"):
-        fio.expand_columns(src, ["h"], "feature")
+        expand_columns(src, ["h"], "feature")
     with pytest.raises(InputError, match="pattern 'q\\*'"):
-        fio.expand_columns(src, ["q*"], "feature")
+        expand_columns(src, ["q*"], "feature")
 
 
 def test_check_output(tmp_path):
     a = _write(tmp_path / "in" / "a.parquet", x=[1])
-    src = fio.resolve_source(tmp_path / "in")
+    src = resolve_source(tmp_path / "in")
     with pytest.raises(InputError, match="is also an input"):
-        fio.check_output(a, overwrite=True, source=fio.resolve_source(a))
+        check_output(a, overwrite=True, source=resolve_source(a))
     with pytest.raises(InputError, match="inside the input directory"):
-        fio.check_output(tmp_path / "in" / "out.parquet", overwrite=True, source=src)
+        check_output(tmp_path / "in" / "out.parquet", overwrite=True, source=src)
     with pytest.raises(InputError, match="already exists"):
-        fio.check_output(a, overwrite=False)
+        check_output(a, overwrite=False)
     with pytest.raises(InputError, match="is a directory"):
-        fio.check_output(tmp_path, overwrite=True)
+        check_output(tmp_path, overwrite=True)
     with pytest.raises(InputError, match="does not exist"):
-        fio.check_output(tmp_path / "nope" / "o.parquet", overwrite=True)
-    assert fio.check_output(tmp_path / "o.parquet", overwrite=False, source=src).endswith(
-        "o.parquet"
-    )
+        check_output(tmp_path / "nope" / "o.parquet", overwrite=True)
+    assert check_output(tmp_path / "o.parquet", overwrite=False, source=src).endswith("o.parquet")
 
 
 @pytest.mark.parametrize("anonymous", [True, False])
@@ -310,30 +309,30 @@ def test_sink_metadata_round_trip_and_exact_types(tmp_path):
     )
     out = tmp_path / "o.parquet"
     with atomic.atomic_path(out) as tmp:
-        sink = fio.ParquetSink(tmp, schema, row_group_rows=2)
+        sink = ParquetSink(tmp, schema, row_group_rows=2)
         for i in range(3):
             sink.write(frame.slice(i, 1).to_arrow())
         sink.close({"seed": 3, "kappa": 0.25})
     assert pq.read_schema(out).remove_metadata().equals(schema)
     assert pq.read_table(out).column("c").to_pylist() == ["a", "b", "a"]
-    assert fio.read_metadata(out) == {"kappa": 0.25, "seed": 3}
+    assert read_metadata(out) == {"kappa": 0.25, "seed": 3}
     assert pq.ParquetFile(out).metadata.num_row_groups == 2  # 2 + 1 rows, buffered
 
 
 def test_read_metadata_errors(tmp_path):
     plain = _write(tmp_path / "p.parquet", x=[1])
     with pytest.raises(InputError, match="no 'fastsample'"):
-        fio.read_metadata(plain)
+        read_metadata(plain)
 
 
 def test_describe_counts_labels(tmp_path):
     a = _write(tmp_path / "a.parquet", y=pa.array([0, 0, 1, 0], pa.int8()))
     b = _write(tmp_path / "b.parquet", y=pa.array([0, 1, 0, 0], pa.int8()))
-    info = fio.describe(fio.resolve_source([a, b]), label="y")
+    info = describe(resolve_source([a, b]), label="y")
     assert info["rows"] == 8
     assert info["counts"] == {"0": 6, "1": 2}
     assert info["binary"] and info["imbalance_ratio"] == 3.0
     c = _write(tmp_path / "c.parquet", y=pa.array([0, 2, None], pa.int64()))
-    info = fio.describe(fio.resolve_source(c), label="y")
+    info = describe(resolve_source(c), label="y")
     assert not info["binary"]
     assert info["counts"] == {"0": 1, "2": 1, "null": 1}

@@ -84,7 +84,7 @@ def test_linear_pilot_is_loaded_and_used_without_sklearn(tmp_path) -> None:
 
     # json round-trips floats exactly, so the kappa must be the in-memory pilot's bit for bit
     assert got["kappa"] == plan_from_pilot(pilot, strategy="proportional", rate=0.2, seed=7).kappa
-    from fastsample.engines.io import read_metadata
+    from fastsample.engines.sinks import read_metadata
 
     assert read_metadata(out)["pilot_fingerprint"] == pilot.fingerprint
 

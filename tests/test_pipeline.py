@@ -21,8 +21,8 @@ from fastsample.core.pilot_fit import fit_pilot
 from fastsample.core.strategies import expected_count, inclusion_scores, solve_kappa
 from fastsample.engines import exact, training
 from fastsample.engines import parquet as pipeline
-from fastsample.engines.io import read_metadata
 from fastsample.engines.memory import sample_frame
+from fastsample.engines.sinks import read_metadata
 from fastsample.harness.synthetic import click_log
 
 FEATURES = ["f0", "f1", "f2", "f3"]

@@ -11,7 +11,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.utils.class_weight import compute_class_weight
 
 from fastsample.core.correction import correct_log_odds
-from fastsample.engines.io import read_metadata
+from fastsample.engines.sinks import read_metadata
 from fastsample.errors import InputError
 from fastsample.toolkit.reweight import (
     add_class_weight_column,

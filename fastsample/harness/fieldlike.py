@@ -120,7 +120,7 @@ def write_field_like(
     import pyarrow.parquet as pq
 
     from fastsample.core.atomic import atomic_path
-    from fastsample.engines.io import check_output
+    from fastsample.engines.sinks import check_output
 
     out = check_output(path, overwrite=overwrite)
     table = field_like_table(rows, positives=positives, features=features, seed=seed)

@@ -39,8 +39,8 @@ from sklearn.metrics import precision_recall_curve, roc_curve
 
 from fastsample.core.names import EVALUATION_METHODS
 from fastsample.core.validation import label_error
-from fastsample.engines.io import resolve_source
 from fastsample.engines.scan import describe_files, scan
+from fastsample.engines.sources import resolve_source
 from fastsample.errors import InputError
 from fastsample.toolkit.frames import AUTO_WEIGHT, resolve_weight
 from fastsample.toolkit.metrics import (

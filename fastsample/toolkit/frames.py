@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from fastsample.engines.io import Source, read_metadata, resolve_source
 from fastsample.engines.scan import describe_files, scan
+from fastsample.engines.sinks import read_metadata
+from fastsample.engines.sources import Source, resolve_source
 from fastsample.errors import InputError
 
 __all__ = [

@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from fastsample.engines.io import iter_frames, require_columns, resolve_source
+from fastsample.engines.sources import iter_frames, require_columns, resolve_source
 from fastsample.errors import InputError
 from fastsample.toolkit.metrics import calibration_curve, check_scores, log_loss, roc_auc
 from fastsample.toolkit.plots import plot_monitor

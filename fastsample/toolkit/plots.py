@@ -19,8 +19,9 @@ import polars as pl
 
 from fastsample.core.atomic import atomic_path
 from fastsample.core.optional import require
-from fastsample.engines.io import Source, check_output, resolve_source
 from fastsample.engines.scan import scan
+from fastsample.engines.sinks import check_output
+from fastsample.engines.sources import Source, resolve_source
 from fastsample.errors import InputError
 from fastsample.toolkit.evaluation import EvaluationResult
 from fastsample.toolkit.frames import is_source, lazy_frame, open_frame

@@ -22,7 +22,7 @@ import numpy as np
 import polars as pl
 
 from fastsample.core.validation import label_error
-from fastsample.engines.io import Source, resolve_source
+from fastsample.engines.sources import Source, resolve_source
 from fastsample.errors import InputError
 from fastsample.toolkit.frames import FILE_COLUMN, is_source, open_frame
 

@@ -31,9 +31,10 @@ from fastsample.core.correction import correct_proba
 from fastsample.core.strategies import undersampling_rate
 from fastsample.core.validation import binary_labels
 from fastsample.engines.batch import label_array
-from fastsample.engines.io import ParquetSink, check_output, iter_frames, resolve_source
 from fastsample.engines.memory import as_polars_frame, sample_frame
 from fastsample.engines.parquet import sample_parquet
+from fastsample.engines.sinks import ParquetSink, check_output
+from fastsample.engines.sources import iter_frames, resolve_source
 from fastsample.errors import InputError
 from fastsample.toolkit.report import imbalance_report
 
