@@ -354,3 +354,65 @@ def test_toolkit_reads_s3_like_local(s3, logs):
     a = evaluate_parquet(f"{root}/ev.parquet", label="y", score="sampling_prob").as_dict()
     b = evaluate_parquet(str(tmp / "ev.parquet"), label="y", score="sampling_prob").as_dict()
     assert a == b
+
+
+def test_pilot_saved_to_and_read_from_s3(s3, logs):
+    """``pilot -o s3://...`` stages then publishes; ``sample --pilot s3://...`` reads it."""
+    filesystem, bucket = s3
+    tmp, root = logs
+    common = ["--label", "y", "-f", ",".join(FEATURES), "--seed", "4", "-q"]
+    uri = f"{root}/pilots/p.npz"
+    res = _cli("pilot", f"{root}/logs/", "-o", uri, *common)
+    assert res.returncode == 0, res.stderr
+    listing = filesystem.get_file_info(pa.fs.FileSelector(bucket, recursive=True))
+    assert [i.path for i in listing if "pilots/" in i.path] == [f"{bucket}/pilots/p.npz"]
+    assert not [i.path for i in listing if "fastsample-" in i.path]
+    again = _cli("pilot", f"{root}/logs/", "-o", uri, *common)
+    assert again.returncode == 2 and "already exists" in again.stderr and uri in again.stderr
+    assert _cli("pilot", str(tmp / "logs"), "-o", str(tmp / "p.npz"), *common).returncode == 0
+    sample = ["--label", "y", "--rate", "0.3", "--seed", "4", "-q"]
+    for pilot, out in ((uri, "remote.parquet"), (str(tmp / "p.npz"), "local.parquet")):
+        res = _cli("sample", f"{root}/logs/", "-o", str(tmp / out), "--pilot", pilot, *sample)
+        assert res.returncode == 0, res.stderr
+    assert pq.read_table(tmp / "remote.parquet").equals(pq.read_table(tmp / "local.parquet"))
+    missing = f"{root}/no.npz"
+    res = _cli("sample", f"{root}/logs/", "-o", str(tmp / "o.parquet"), "--pilot", missing, *sample)
+    assert res.returncode == 2 and res.stderr.count("\n") == 1
+    assert f"pilot file '{missing}' does not exist" in res.stderr
+    assert not (tmp / "o.parquet").exists()
+
+
+def test_pilot_api_round_trip_and_a_failed_save_leaves_nothing(s3, logs):
+    from fastsample.core.pilot import Pilot
+    from fastsample.engines.publish import save_pilot
+    from fastsample.engines.storage import open_pilot
+    from fastsample.engines.training import train_pilot
+
+    filesystem, bucket = s3
+    tmp, root = logs
+    pilot = train_pilot(str(tmp / "logs"), label="y", features=FEATURES, seed=2)
+    save_pilot(pilot, f"{root}/api.npz")
+    back = open_pilot(f"{root}/api.npz")
+    assert isinstance(back, Pilot) and back.fingerprint == pilot.fingerprint
+    kw = {"label": "y", "rate": 0.3, "seed": 2, "progress": False}
+    remote = sample_parquet(f"{root}/logs/", str(tmp / "a.parquet"), pilot=f"{root}/api.npz", **kw)
+    local = sample_parquet(str(tmp / "logs"), str(tmp / "b.parquet"), pilot=pilot, **kw)
+    assert remote.pilot_fingerprint == local.pilot_fingerprint and remote.kappa == local.kappa
+    with pytest.raises(InputError, match="already exists"):
+        save_pilot(pilot, f"{root}/api.npz", overwrite=False)
+    with pytest.raises(InputError, match="is a URI"):
+        pilot.save(f"{root}/direct.npz")  # never a local file named "s3:"
+    assert not os.path.exists("s3:")
+
+    class Broken:
+        """Writes part of a file, then fails, as an interrupted save would."""
+
+        def save(self, path):
+            with open(path, "wb") as fh:
+                fh.write(b"PK\x03\x04 partial")
+            raise OSError(28, "No space left on device")
+
+    with pytest.raises(InputError, match=r"no space left.*nothing was written"):
+        save_pilot(Broken(), f"{root}/broken.npz")
+    listing = filesystem.get_file_info(pa.fs.FileSelector(bucket, recursive=True))
+    assert not [i.path for i in listing if "broken" in i.path or "fastsample-" in i.path]

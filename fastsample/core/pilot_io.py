@@ -69,6 +69,12 @@ def write_pilot_file(
     model_pickle : bytes, optional
         The pickled model of a non-linear pilot.
     """
+    if "://" in os.fspath(path):
+        # Path() would fold "s3://b/k" into a local "s3:/b/k" and write there.
+        raise InputError(
+            f"{os.fspath(path)!r} is a URI: write pilots to storage with "
+            "fastsample.engines.publish.save_pilot"
+        )
     target = Path(path)
     members: dict[str, np.ndarray] = {
         name: np.asarray(a) for name, a in arrays.items() if a is not None

@@ -32,7 +32,7 @@ from fastsample.engines.args import chunk_rows as check_chunk_rows
 from fastsample.engines.prefetch import Prefetch
 from fastsample.engines.sinks import check_output
 from fastsample.engines.sources import expand_columns, iter_batches, require_columns, resolve_source
-from fastsample.engines.storage import PathLike
+from fastsample.engines.storage import PathLike, open_pilot
 from fastsample.errors import FastsampleWarning, InputError
 
 if TYPE_CHECKING:
@@ -192,7 +192,7 @@ def sample_parquet(
 
         pilot_obj = None
         if pilot is not None:
-            pilot_obj = as_pilot(pilot, feats)
+            pilot_obj = as_pilot(open_pilot(pilot, storage_options=storage_options), feats)
             missing = [f for f in pilot_obj.features if f not in src.schema.names]
             if missing:
                 raise InputError(

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -186,6 +187,45 @@ def locate(location: PathLike, storage_options: Mapping[str, Any] | None = None)
         return Location(text, filesystem, path)
     path = f"{parsed.netloc}{parsed.path}"
     return Location(text, _fsspec(scheme, opts, text), path)
+
+
+def open_pilot(
+    pilot: Any, *, storage_options: Mapping[str, Any] | None = None, trusted: bool = False
+) -> Any:
+    """A pilot named by a URI, read through its filesystem; anything else as given.
+
+    ``s3://...`` (or any URI :func:`locate` maps) is downloaded to a temporary file and read by
+    :meth:`fastsample.core.pilot.Pilot.load` (``trusted`` as there); a ``file://`` URI becomes
+    its local path; local paths, ``Pilot`` objects and classifiers pass through unchanged for
+    :func:`fastsample.core.pilot.as_pilot`. Errors name the URI. Write one with
+    :func:`fastsample.engines.publish.save_pilot`.
+    """
+    if not isinstance(pilot, (str, os.PathLike)) or scheme_of(pilot) is None:
+        return pilot
+    loc = locate(pilot, storage_options)
+    if loc.filesystem is None:
+        return loc.path
+    from pyarrow import ArrowException, fs
+
+    try:
+        if loc.filesystem.get_file_info(loc.path).type != fs.FileType.File:
+            raise InputError(f"pilot file {loc.uri!r} does not exist")
+        with tempfile.TemporaryDirectory() as tmp:
+            local = os.path.join(tmp, "pilot.npz")
+            fs.copy_files(loc.path, local, source_filesystem=loc.filesystem)
+            return _load_pilot(local, loc.uri, trusted)
+    except (OSError, ArrowException) as exc:
+        raise InputError(f"cannot read pilot {loc.uri!r}: {reason(exc)}") from None
+
+
+def _load_pilot(path: str, name: str, trusted: bool) -> Any:
+    from fastsample.core.pilot import Pilot
+
+    try:
+        return Pilot.load(path, trusted=trusted)
+    except InputError as exc:
+        # Messages name the file the user gave, not the download's temporary copy.
+        raise InputError(str(exc).replace(path, name)) from None
 
 
 # --------------------------------------------------------------------------- errors

@@ -169,17 +169,19 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_pilot(args: argparse.Namespace) -> int:
+    from fastsample.engines.publish import save_pilot  # lazy: start-up time
     from fastsample.engines.sinks import check_output  # lazy: start-up time
     from fastsample.engines.training import train_pilot  # lazy: start-up time
 
+    storage = _storage(args)
     src = _source(args)
-    out = check_output(args.output, overwrite=args.overwrite, source=src)
+    out = check_output(args.output, overwrite=args.overwrite, source=src, storage_options=storage)
     pilot = train_pilot(
         src,
         **_forward(args, "label", "features", "model", "rows", "seed", "key"),
         progress=not args.quiet,
     )
-    pilot.save(out)
+    save_pilot(pilot, out, overwrite=args.overwrite, storage_options=storage)
     if not args.quiet:
         meta = pilot.meta
         print(
@@ -196,8 +198,10 @@ def _pilot_arg(args: argparse.Namespace) -> Any:
     if args.pilot is None or not args.trust_pilot:
         return args.pilot  # the engine reads the path (pickle-free files only)
     from fastsample.core.pilot import Pilot  # lazy: start-up time
+    from fastsample.engines.storage import open_pilot  # lazy: start-up time
 
-    return Pilot.load(args.pilot, trusted=True)
+    pilot = open_pilot(args.pilot, storage_options=_storage(args), trusted=True)
+    return pilot if isinstance(pilot, Pilot) else Pilot.load(pilot, trusted=True)
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
