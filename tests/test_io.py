@@ -61,6 +61,28 @@ def test_hive_directory_adds_partition_columns(tmp_path):
     assert pl.concat(frames).columns == ["k", "x"]
 
 
+def test_float_hive_values_stay_text_unless_the_files_hold_the_column(tmp_path):
+    """The documented rule: Int64 when every value is an integer, else String (the exact text)."""
+    for score in ("0.5", "2.25", "1e-7", "1"):
+        _write(tmp_path / "h" / f"score={score}" / "p.parquet", x=[1.0])
+    src = resolve_source(tmp_path / "h")
+    assert src.schema.field("score").type == pa.string()  # "1" among floats: text too
+    got = pl.concat([f for f, _ in iter_frames(src, batch_rows=10)])
+    assert got["score"].to_list() == ["0.5", "1", "1e-7", "2.25"]  # sorted path order
+    # Polars writes the key into the files too, and names 1.0 "score=1.0": the file's Float64
+    # column is kept and checked against the directory as a number.
+    frame = pl.DataFrame({"x": [1.0, 2.0, 3.0, 4.0], "score": [0.5, 1.0, 1.0, 1e-7]})
+    frame.write_parquet(tmp_path / "pl", partition_by="score")
+    src = resolve_source(tmp_path / "pl")
+    assert src.schema.field("score").type == pa.float64()
+    got = pl.concat([f for f, _ in iter_frames(src, batch_rows=10)])
+    assert got.sort("x").equals(frame)
+    bad = next((tmp_path / "pl" / "score=0.5").glob("*.parquet"))
+    pl.DataFrame({"x": [9.0], "score": [0.25]}).write_parquet(bad)
+    with pytest.raises(InputError, match=r"hive partition score=0.5 .* disagrees .*0.25"):
+        list(iter_frames(resolve_source(tmp_path / "pl"), batch_rows=10))
+
+
 @pytest.mark.parametrize("batch_rows", [1, 7, 65536])
 def test_iter_frames_concatenates_to_the_whole_table(tmp_path, batch_rows):
     n = 1000

@@ -13,9 +13,12 @@ otherwise); CSV and NDJSON go through Polars' lazy scanners. Directories are lis
 ``.crc``) as Spark does; globs skip such file names too. Globs and directories are read in
 sorted path order; a list is read in the order given. Directories whose sub-directories are named
 ``key=value`` are hive-partitioned: each key becomes a column appended after the file's own
-columns (Int64 when every value is an integer, else String; ``__HIVE_DEFAULT_PARTITION__`` is
-null). When the files hold the key column themselves (as Polars writes them) the file's column
-is kept and every value read is checked against the directory's: a difference is an error.
+columns (Int64 when every value is an integer, else String: ``score=0.5`` stays the text
+``"0.5"``, as pyarrow's discovery types it, so no float formatting changes a value;
+``__HIVE_DEFAULT_PARTITION__`` is null). When the files hold the key column themselves (as
+Polars writes them) the file's column and type are kept and every value read is checked against
+the directory's (as numbers for a float column: Polars names ``1.0`` so): a difference is an
+error.
 
 Re-reading: files, datasets, lazy frames and C-stream exporters can be read any number of times
 (each pass runs the query again); a ``RecordBatchReader`` only once, so what needs two passes
@@ -281,6 +284,12 @@ def _check_hive(batch: pa.RecordBatch, checks: dict[str, Any], name: str) -> Non
         column = batch.column(col)
         if value is None:
             bad = pc.is_valid(column)
+        elif pa.types.is_floating(column.type):
+            try:
+                number = pa.scalar(float(value), type=column.type)
+            except ValueError:
+                number = pa.scalar(None, type=column.type)
+            bad = pc.invert(pc.fill_null(pc.equal(column, number), False))
         else:
             text = pc.cast(column, pa.string())
             bad = pc.invert(pc.fill_null(pc.equal(text, str(value)), False))
