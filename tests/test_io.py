@@ -358,3 +358,50 @@ def test_describe_counts_labels(tmp_path):
     info = describe(resolve_source(c), label="y")
     assert not info["binary"]
     assert info["counts"] == {"0": 1, "2": 1, "null": 1}
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "gs://fastsample-none/logs/a.parquet",
+        "abfs://logs@fastsamplenone.dfs.core.windows.net/a.parquet",
+        "hdfs://127.0.0.1:9/logs/a.parquet",
+    ],
+)
+def test_untested_schemes_without_credentials_fail_in_one_line(tmp_path, uri):
+    """GCS, Azure and HDFS are not served here: no credentials, no Java, no network.
+
+    Whatever the machine lacks, the CLI ends in seconds (GCS's own retries ran 15 minutes
+    before its retry limit was set) with one error line naming the URI (the Azure SDK may print
+    its own probe of the ``az`` command first) and exit 2, and writes nothing.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GOOGLE_", "AZURE_"))}
+    env["GCE_METADATA_ROOT"] = "127.0.0.1:9"  # no metadata server to ask for credentials
+    out = tmp_path / "o.parquet"
+    t0 = time.monotonic()
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fastsample",
+            "sample",
+            uri,
+            "-o",
+            str(out),
+            "--label",
+            "y",
+            "--strategy",
+            "uniform",
+            "-q",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert time.monotonic() - t0 < 60
+    last = res.stderr.strip().splitlines()[-1]
+    assert res.returncode == 2 and last.startswith("fastsample: error: ") and uri in last
+    assert "Traceback" not in res.stderr and not out.exists()
+    if uri.startswith("gs://"):
+        assert "no usable credentials" in last

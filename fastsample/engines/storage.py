@@ -35,6 +35,9 @@ _SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 S3_CONNECT_TIMEOUT = 5.0
 S3_REQUEST_TIMEOUT = 30.0
 S3_ATTEMPTS = 2
+#: GCS: how long the client retries (seconds) unless ``retry_time_limit`` says otherwise; its
+#: own default retried for over 15 minutes without a network or credentials.
+GCS_RETRY_SECONDS = 10.0
 
 _S3_ALIASES = {
     "endpoint_url": "endpoint_override",
@@ -139,6 +142,20 @@ def _s3(options: Mapping[str, Any], uri: str) -> Any:
         raise InputError(f"cannot set up S3 for {uri!r}: {one_line(exc)}") from None
 
 
+def _gcs(options: Mapping[str, Any], uri: str) -> Any:
+    from datetime import timedelta
+
+    from pyarrow import fs
+
+    opts = {k: _coerce(k, v) for k, v in options.items()}
+    limit = opts.pop("retry_time_limit", GCS_RETRY_SECONDS)
+    opts["retry_time_limit"] = limit if isinstance(limit, timedelta) else timedelta(seconds=limit)
+    try:
+        return fs.GcsFileSystem(**opts)
+    except (TypeError, ValueError, OSError) as exc:
+        raise InputError(f"cannot set up GCS for {uri!r}: {one_line(exc)}") from None
+
+
 def _fsspec(scheme: str, options: Mapping[str, Any], uri: str) -> Any:
     try:
         import fsspec
@@ -175,6 +192,8 @@ def locate(location: PathLike, storage_options: Mapping[str, Any] | None = None)
     if scheme == "s3":
         path = f"{parsed.netloc}{parsed.path}"
         return Location(text, _s3(opts, text), path)
+    if scheme in ("gs", "gcs"):
+        return Location(text, _gcs(opts, text), f"{parsed.netloc}{parsed.path}")
     if scheme in SCHEMES:
         from pyarrow import fs
 
@@ -183,7 +202,7 @@ def locate(location: PathLike, storage_options: Mapping[str, Any] | None = None)
             if opts:
                 filesystem = type(filesystem)(**{k: _coerce(k, v) for k, v in opts.items()})
         except (TypeError, ValueError, OSError) as exc:
-            raise InputError(f"cannot open {text!r}: {one_line(exc)}") from None
+            raise InputError(f"cannot open {text!r}: {reason(exc)}") from None
         return Location(text, filesystem, path)
     path = f"{parsed.netloc}{parsed.path}"
     return Location(text, _fsspec(scheme, opts, text), path)
@@ -249,6 +268,15 @@ _REASONS = (
     ),
     (
         (
+            "Could not create a OAuth2 access token",
+            "Failed to get token",
+            "AuthenticationException",
+            "NoCredentialProviders",
+        ),
+        "no usable credentials (set them up as the storage's own tools expect)",
+    ),
+    (
+        (
             "NETWORK_CONNECTION",
             "curlCode: 7",
             "curlCode: 28",
@@ -261,6 +289,7 @@ _REASONS = (
         ),
         "the endpoint is unreachable",
     ),
+    (("Unable to load libjvm", "libhdfs"), "HDFS needs Java and libhdfs (JAVA_HOME, HADOOP_HOME)"),
     (("No space left", "ENOSPC", "Errno 28"), "no space left on the device"),
     (("Read-only file system", "EROFS", "Errno 30"), "read-only file system"),
     (("Permission denied", "EACCES", "Errno 13"), "permission denied"),
