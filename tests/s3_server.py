@@ -15,6 +15,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from typing import Any
 
 KEY = "testing"
 SECRET = "testing"
@@ -58,3 +59,17 @@ def moto_server(extra_env: dict[str, str] | None = None) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def s3_filesystem(url: str, key: str = KEY, secret: str = SECRET) -> Any:
+    """A pyarrow S3 filesystem on the server at ``url`` that may create buckets (test set-up)."""
+    from pyarrow import fs
+
+    return fs.S3FileSystem(
+        endpoint_override=url.removeprefix("http://"),
+        scheme="http",
+        access_key=key,
+        secret_key=secret,
+        region=REGION,
+        allow_bucket_creation=True,
+    )

@@ -14,6 +14,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from helpers import run_cli
 
 from fastsample.core import atomic
 from fastsample.engines.sinks import ParquetSink, check_output, read_metadata
@@ -379,23 +380,16 @@ def test_untested_schemes_without_credentials_fail_in_one_line(tmp_path, uri):
     env["GCE_METADATA_ROOT"] = "127.0.0.1:9"  # no metadata server to ask for credentials
     out = tmp_path / "o.parquet"
     t0 = time.monotonic()
-    res = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "fastsample",
-            "sample",
-            uri,
-            "-o",
-            str(out),
-            "--label",
-            "y",
-            "--strategy",
-            "uniform",
-            "-q",
-        ],
-        capture_output=True,
-        text=True,
+    res = run_cli(
+        "sample",
+        uri,
+        "-o",
+        str(out),
+        "--label",
+        "y",
+        "--strategy",
+        "uniform",
+        "-q",
         timeout=120,
         env=env,
     )

@@ -58,20 +58,13 @@ def test_python_snippet_runs(tmp_path, monkeypatch):
 def test_shell_snippet_runs_against_s3(tmp_path):
     pytest.importorskip("moto", reason="moto[server] (the dev extra) runs the S3 tests")
     from pyarrow import fs
-    from s3_server import KEY, REGION, SECRET, moto_server
+    from s3_server import KEY, REGION, SECRET, moto_server, s3_filesystem
 
     (block,) = _blocks("bash")
     commands = _commands(block)
     assert all(c[0] == "./scripts/fastsample" for c in commands)
     with moto_server() as url:
-        s3 = fs.S3FileSystem(
-            endpoint_override=url.removeprefix("http://"),
-            scheme="http",
-            access_key=KEY,
-            secret_key=SECRET,
-            region=REGION,
-            allow_bucket_creation=True,
-        )
+        s3 = s3_filesystem(url, KEY, SECRET)
         for bucket in ("logs", "samples"):
             s3.create_dir(bucket)
         for i, day in enumerate(("2024-01-01", "2024-01-02", "2024-02-01")):

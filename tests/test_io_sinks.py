@@ -17,6 +17,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from helpers import run_cli
 
 from fastsample.engines.parquet import sample_parquet
 from fastsample.engines.sinks import read_metadata
@@ -148,12 +149,7 @@ def _cli_limited(args: list[str], fsize: int) -> subprocess.CompletedProcess:
         resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of a kill
 
-    return subprocess.run(
-        [sys.executable, "-m", "fastsample", *args],
-        capture_output=True,
-        text=True,
-        preexec_fn=limit,
-    )
+    return run_cli(*args, preexec_fn=limit)
 
 
 @pytest.mark.parametrize("dataset", [False, True])
@@ -205,25 +201,18 @@ def test_no_space_left_on_a_small_tmpfs(tmp_path):
         n = 300_000
         pq.write_table(pa.table({"y": np.zeros(n, dtype=np.int64), "a": rng.random(n)}), big)
         out = mnt / "o.parquet"
-        res = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "fastsample",
-                "sample",
-                str(big),
-                "-o",
-                str(out),
-                "--label",
-                "y",
-                "--strategy",
-                "uniform",
-                "--rate",
-                "1",
-                "-q",
-            ],
-            capture_output=True,
-            text=True,
+        res = run_cli(
+            "sample",
+            str(big),
+            "-o",
+            str(out),
+            "--label",
+            "y",
+            "--strategy",
+            "uniform",
+            "--rate",
+            "1",
+            "-q",
         )
         assert res.returncode == 2, res.stderr
         assert "no space left" in res.stderr and "nothing was written" in res.stderr
@@ -274,25 +263,18 @@ def test_file_uris_in_and_out(tmp_path, log):
     out = tmp_path / "u.parquet"
     rep = sample_parquet(log.as_uri(), out.as_uri(), **KW)
     assert rep.rows_out == pq.read_metadata(out).num_rows > 0
-    res = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "fastsample",
-            "sample",
-            log.as_uri(),
-            "-o",
-            (tmp_path / "d").as_uri(),
-            "--label",
-            "y",
-            "--strategy",
-            "uniform",
-            "--max-rows-per-file",
-            "100",
-            "-q",
-        ],
-        capture_output=True,
-        text=True,
+    res = run_cli(
+        "sample",
+        log.as_uri(),
+        "-o",
+        (tmp_path / "d").as_uri(),
+        "--label",
+        "y",
+        "--strategy",
+        "uniform",
+        "--max-rows-per-file",
+        "100",
+        "-q",
     )
     assert res.returncode == 0, res.stderr
     assert (tmp_path / "d" / "_SUCCESS").exists()

@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
+from helpers import run_cli
 
 from fastsample.engines.parquet import sample_parquet
 from fastsample.engines.sources import describe, iter_batches, resolve_source
@@ -207,22 +208,7 @@ def test_csv_and_ndjson_sample_like_parquet(tmp_path, log, pilot):
         assert pl.read_parquet(rep.output).equals(want)
     # --format overrides the extension; inspect reads CSV too.
     (tmp_path / "log.txt").write_bytes((tmp_path / "log.csv").read_bytes())
-    res = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "fastsample",
-            "inspect",
-            str(tmp_path / "log.txt"),
-            "--format",
-            "csv",
-            "--label",
-            "y",
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-    )
+    res = run_cli("inspect", str(tmp_path / "log.txt"), "--format", "csv", "--label", "y", "--json")
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout)["positives"] == int(frame["y"].sum())
 
@@ -234,23 +220,16 @@ def test_csv_and_ndjson_sample_like_parquet(tmp_path, log, pilot):
 def test_csv_label_not_01_is_a_one_line_error(tmp_path, values, message):
     path = tmp_path / "bad.csv"
     pl.DataFrame({"y": values * 50, "f0": [1.0] * 100}).write_csv(path)
-    res = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "fastsample",
-            "sample",
-            str(path),
-            "-o",
-            str(tmp_path / "o.parquet"),
-            "--label",
-            "y",
-            "--strategy",
-            "uniform",
-            "-q",
-        ],
-        capture_output=True,
-        text=True,
+    res = run_cli(
+        "sample",
+        str(path),
+        "-o",
+        str(tmp_path / "o.parquet"),
+        "--label",
+        "y",
+        "--strategy",
+        "uniform",
+        "-q",
     )
     assert res.returncode == 2 and message in res.stderr and "bad.csv" in res.stderr
     assert res.stderr.count("\n") == 1 and not (tmp_path / "o.parquet").exists()

@@ -26,7 +26,8 @@ import pytest
 pytest.importorskip("moto", reason="moto[server] (the dev extra) runs the S3 tests")
 pytest.importorskip("boto3")
 
-from s3_server import REGION, free_port, moto_server
+from helpers import run_cli
+from s3_server import REGION, free_port, moto_server, s3_filesystem
 
 from fastsample.engines.parquet import sample_parquet
 from fastsample.errors import InputError
@@ -62,7 +63,6 @@ def server():
 @pytest.fixture
 def s3(server, monkeypatch):
     """A fresh bucket; the AWS variables point at the server for this test only."""
-    from pyarrow import fs
 
     url, key, secret = server
     for name in list(os.environ):
@@ -73,14 +73,7 @@ def s3(server, monkeypatch):
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
     monkeypatch.setenv("AWS_REGION", REGION)
     bucket = f"b{uuid.uuid4().hex[:12]}"
-    filesystem = fs.S3FileSystem(
-        endpoint_override=url.removeprefix("http://"),
-        scheme="http",
-        access_key=key,
-        secret_key=secret,
-        region=REGION,
-        allow_bucket_creation=True,
-    )
+    filesystem = s3_filesystem(url, key, secret)
     filesystem.create_dir(bucket)
     return filesystem, bucket
 
@@ -173,13 +166,7 @@ def test_api_partitioned_dataset_to_s3(s3, logs):
 
 
 def _cli(*args: str, env=None, timeout=300) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "fastsample", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-    )
+    return run_cli(*args, timeout=timeout, env=env)
 
 
 def test_cli_reads_and_writes_s3(s3, logs):
