@@ -218,6 +218,11 @@ def open_pilot(
     its local path; local paths, ``Pilot`` objects and classifiers pass through unchanged for
     :func:`fastsample.core.pilot.as_pilot`. Errors name the URI. Write one with
     :func:`fastsample.engines.publish.save_pilot`.
+
+    Examples
+    --------
+    >>> open_pilot("pilot.npz"), open_pilot("file:///tmp/pilot.npz")
+    ('pilot.npz', '/tmp/pilot.npz')
     """
     if not isinstance(pilot, (str, os.PathLike)) or scheme_of(pilot) is None:
         return pilot
