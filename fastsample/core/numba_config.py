@@ -11,14 +11,19 @@
   sums in block order.
 - **Serial twins.** Waking the thread pool costs far more than the work on a small batch, so
   callers run ``for_rows(kernel, n)``: below :data:`PARALLEL_MIN_ROWS` it returns the same
-  loop compiled without ``parallel=True`` (same blocks, same order, same bits).
+  loop compiled without ``parallel=True`` (same blocks, same order, same bits). Inside
+  :func:`serial_kernels` it returns the serial build whatever ``n``: one-off work of a run's
+  set-up (the plan over a pilot's reference sample) then neither starts the thread pool nor
+  loads the parallel builds, which a small run would otherwise pay for in start-up time.
 """
 
 from __future__ import annotations
 
 import sys
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from numba import njit
@@ -49,6 +54,8 @@ PARALLEL_MIN_ROWS = 65536
 
 # parallel build -> serial build, filled by ``register_serial``
 SERIAL: dict[Any, Any] = {}
+
+_SERIAL_ONLY: ContextVar[bool] = ContextVar("fastsample_serial_only", default=False)
 
 
 def serial_kernel(func: Callable[..., Any]) -> Any:
@@ -90,6 +97,32 @@ def register_serial(*kernels: Any, **overrides: Any) -> None:
 
 def for_rows(kernel: Any, n: int) -> Any:
     """The kernel to run on ``n`` rows: the parallel build, or its serial twin when small."""
-    if n >= PARALLEL_MIN_ROWS:
+    if n >= PARALLEL_MIN_ROWS and not _SERIAL_ONLY.get():
         return kernel
     return SERIAL.get(kernel, kernel)
+
+
+@contextmanager
+def serial_kernels() -> Iterator[None]:
+    """Within the block, :func:`for_rows` returns serial builds for any number of rows.
+
+    Results are the same bits (the twins walk the same blocks in the same order); only the
+    thread pool stays asleep.
+
+    Examples
+    --------
+    >>> def k(n):
+    ...     return n
+    >>> SERIAL[k] = "serial k"
+    >>> for_rows(k, 10**6) is k
+    True
+    >>> with serial_kernels():
+    ...     for_rows(k, 10**6)
+    'serial k'
+    >>> del SERIAL[k]
+    """
+    token = _SERIAL_ONLY.set(True)
+    try:
+        yield
+    finally:
+        _SERIAL_ONLY.reset(token)

@@ -229,9 +229,14 @@ def sample_parquet(
                 "use exact=True / --exact"
             )
         else:
+            from fastsample.core.numba_config import serial_kernels
             from fastsample.core.reference import one_pass_problem
 
-            plan = pilot_plan(params, pilot_obj, cols)
+            # Serially: the reference sample is at most 200,000 rows, the other core is
+            # decoding the first batches meanwhile, and a small run then never starts the
+            # thread pool nor loads the parallel builds (start-up time, issue 12).
+            with serial_kernels():
+                plan = pilot_plan(params, pilot_obj, cols)
             problem = one_pass_problem(pilot_obj, plan.relative_error, plan.target_negatives)
             if problem is not None and src.reusable:
                 warnings.warn(

@@ -23,6 +23,7 @@ import pyarrow as pa
 
 from fastsample import __version__
 from fastsample.core.keysketch import KeySketch
+from fastsample.core.numba_config import PARALLEL_MIN_ROWS
 from fastsample.core.pilot import Pilot
 from fastsample.core.plan import SamplingPlan
 from fastsample.core.progress import progress_bar
@@ -147,7 +148,7 @@ def stream_sample(
     needed = list(dict.fromkeys([label, *(pilot.features if pilot else []), *keys]))
     with (
         open_sink(out, schema, overwrite=overwrite, **(sink_options or {})) as sink,
-        compute_threads(),
+        compute_threads(total),
     ):
         offset = 0
         with progress_bar(total=total, desc="sample", enabled=progress) as bar:
@@ -249,14 +250,19 @@ def kept_rows(batch: Any, drawn: Drawn, schema: Any) -> Any:
 
 
 @contextmanager
-def compute_threads() -> Iterator[None]:
+def compute_threads(rows: int | None = None) -> Iterator[None]:
     """Half the cores (at least one) for the Numba kernels while the engine streams.
 
     pyarrow decodes the next batches and encodes the output on the other cores meanwhile;
     letting the kernels take every core as well oversubscribed a 2-core machine (measured:
     5.0 s with 2 kernel threads, 4.3 s with 1, on 30M rows). The thread count does not change
-    any result (fixed-block reductions).
+    any result (fixed-block reductions). With fewer than ``PARALLEL_MIN_ROWS`` input rows
+    (known from the metadata) no parallel kernel runs, and the thread pool, which
+    ``numba.set_num_threads`` would start, is left asleep (start-up time).
     """
+    if rows is not None and rows < PARALLEL_MIN_ROWS:
+        yield
+        return
     before = numba.get_num_threads()
     numba.set_num_threads(max(1, min(before, (os.cpu_count() or 1) // 2)))
     try:
