@@ -2,7 +2,9 @@
 
 - **Flags.** Every kernel and helper is compiled with ``cache=True``, so a new process loads
   machine code from Numba's on-disk cache instead of compiling. Helpers are inlined into
-  their callers (``inline="always"``): they are tiny and called once per row.
+  their callers (``inline="always"``): they are tiny and called once per row. Kernels are
+  ``nogil=True``: they touch no Python object, so the streaming engine's workers draw
+  different batches on different cores while the reader and writer threads run.
 - **fastmath stays off**, on purpose and not configurable: it lets LLVM assume there are no
   NaNs (the kernels' in-loop NaN checks would vanish) and reassociate sums (the last bits
   would depend on the vector width of the machine).
@@ -59,13 +61,13 @@ _SERIAL_ONLY: ContextVar[bool] = ContextVar("fastsample_serial_only", default=Fa
 
 
 def serial_kernel(func: Callable[..., Any]) -> Any:
-    """A serial kernel: ``njit(cache=True)``."""
-    return njit(cache=True)(func)
+    """A serial kernel: ``njit(cache=True, nogil=True)``."""
+    return njit(cache=True, nogil=True)(func)
 
 
 def parallel_kernel(func: Callable[..., Any]) -> Any:
     """A kernel whose ``prange`` loops run on Numba's thread pool."""
-    return njit(cache=True, parallel=True)(func)
+    return njit(cache=True, nogil=True, parallel=True)(func)
 
 
 def helper(func: Callable[..., Any]) -> Any:
@@ -86,7 +88,7 @@ def serial_twin(parallel: Any, **overrides: Any) -> Any:
     )
     # a distinct qualified name gives the serial build its own on-disk cache entry
     clone.__qualname__ = f.__qualname__ + "_serial"
-    return njit(cache=True)(clone)
+    return njit(cache=True, nogil=True)(clone)
 
 
 def register_serial(*kernels: Any, **overrides: Any) -> None:

@@ -1,9 +1,12 @@
-"""A reader thread that decodes batches ahead of the consumer (the streaming pass)."""
+"""The streaming pass's threads: a reader that decodes batches ahead, and ordered workers."""
 
 from __future__ import annotations
 
 import queue
 import threading
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 #: Batches decoded ahead of the one being sampled. Deeper queues did not help on 2 cores
@@ -61,3 +64,32 @@ class Prefetch:
         """Stop the reader thread and wait for it."""
         self._stop.set()
         self._thread.join()
+
+
+def ordered_map(fn: Callable[[Any], Any], items: Iterable[Any], workers: int) -> Iterator[Any]:
+    """``fn`` over ``items`` on ``workers`` threads, results in input order.
+
+    At most ``2 * workers`` items are in flight (``Executor.map`` would submit the whole
+    input at once, and a stream larger than memory with it). ``workers <= 1`` runs ``fn``
+    in the caller's thread. An exception is raised where its item's result would be.
+
+    Examples
+    --------
+    >>> list(ordered_map(lambda x: x * x, range(7), workers=3))
+    [0, 1, 4, 9, 16, 25, 36]
+    """
+    if workers <= 1:
+        yield from map(fn, items)
+        return
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fastsample-draw") as pool:
+        pending: deque[Future[Any]] = deque()
+        try:
+            for item in items:
+                pending.append(pool.submit(fn, item))
+                if len(pending) >= 2 * workers:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for fut in pending:
+                fut.cancel()

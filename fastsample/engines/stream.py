@@ -12,7 +12,7 @@ import json
 import os
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -23,13 +23,14 @@ import pyarrow as pa
 
 from fastsample import __version__
 from fastsample.core.keysketch import KeySketch
-from fastsample.core.numba_config import PARALLEL_MIN_ROWS
+from fastsample.core.numba_config import PARALLEL_MIN_ROWS, serial_kernels
 from fastsample.core.pilot import Pilot
 from fastsample.core.plan import SamplingPlan
 from fastsample.core.progress import progress_bar
 from fastsample.core.tally import ExpectedTally, rate_warning, z_score
 from fastsample.engines.args import key_arg
 from fastsample.engines.batch import Drawn, batch_scores, draw_indices, label_array
+from fastsample.engines.prefetch import ordered_map
 from fastsample.engines.publish import open_sink, write_text
 from fastsample.engines.storage import PathLike
 
@@ -136,50 +137,50 @@ def stream_sample(
     """
     r = plan.rate
     key = key_arg(keys)
-    # sum(a_y) over the input needs every row's scores: a second scoring pass per batch, paid
-    # only where the plan cannot give it (lcc samples positives too). Otherwise the expected
-    # negatives come from the plan: exact in exact mode, the pilot-sample estimate in one pass.
-    # The true sum(a_y) over the input and its variance: the batch's scores a second time
-    # (the fused draw kernels do not return them), summed without temporaries.
     tally = ExpectedTally()
     sketch = KeySketch(total or 0) if keys and not rep_obj.group_key else None
     # Only these columns go through Polars and the kernels; the kept rows are gathered from
     # the Arrow batch itself, so the other columns are never converted (strings included).
     needed = list(dict.fromkeys([label, *(pilot.features if pilot else []), *keys]))
+    workers = stream_workers(total)
+
+    def numbered() -> Iterator[tuple[Any, str, int]]:
+        # A row's default key is its global index: numbered here, in input order.
+        start = 0
+        for batch, path in reader:
+            yield batch, path, start
+            start += batch.num_rows
+
+    def step(item: tuple[Any, str, int]) -> tuple[int, Drawn, Any, Any]:
+        batch, path, start = item
+        if workers > 1:
+            # each worker is one core: the serial builds, never the thread pool
+            with serial_kernels():
+                return draw_one(batch, path, start, needed, label, pilot, plan, key, schema)
+        return draw_one(batch, path, start, needed, label, pilot, plan, key, schema)
+
     with (
         open_sink(out, schema, overwrite=overwrite, **(sink_options or {})) as sink,
-        compute_threads(total),
+        compute_threads(total) if workers == 1 else nullcontext(),
     ):
         offset = 0
         with progress_bar(total=total, desc="sample", enabled=progress) as bar:
-            for batch, path in reader:
-                frame = pl.from_arrow(batch.select(needed))
-                assert isinstance(frame, pl.DataFrame)
-                drawn = draw_indices(
-                    frame,
-                    label=label,
-                    pilot=pilot,
-                    plan=plan,
-                    key=key,
-                    row_offset=offset,
-                    source=repr(path),
-                )
-                n = batch.num_rows
+            for n, drawn, kept, scores in ordered_map(step, numbered(), workers):
                 offset += n
                 pos_in = int(np.count_nonzero(drawn.labels))
                 rep_obj.positives_in += pos_in
                 rep_obj.negatives_in += n - pos_in
-                if drawn.index.size:
+                if kept is not None:
                     pos_out = int(np.count_nonzero(drawn.labels[drawn.index]))
                     rep_obj.positives_out += pos_out
                     rep_obj.negatives_out += drawn.index.size - pos_out
-                    sink.write(kept_rows(batch, drawn, schema))
+                    sink.write(kept)
+                # Sums in input order whatever the workers: the report is the same bits.
                 if pilot is None:
                     a0 = min(1.0, max(plan.floor_value, plan.kappa))
                     tally.add_constant(n - pos_in, a0, pos_in)
-                elif n:
-                    h0, h1 = batch_scores(frame, pilot, plan.code, plan.info_inv, repr(path))
-                    tally.add(h0, h1, drawn.labels, plan.kappa, plan.floor_value)
+                elif scores is not None:
+                    tally.add(scores[0], scores[1], drawn.labels, plan.kappa, plan.floor_value)
                 if sketch is not None:
                     sketch.add(drawn.keys)
                 bar.update(n)
@@ -225,6 +226,48 @@ def stream_sample(
             "warnings": rep_obj.warnings,
         }
         sink.close(meta)
+
+
+def draw_one(
+    batch: Any,
+    path: str,
+    start: int,
+    needed: list[str],
+    label: str,
+    pilot: Pilot | None,
+    plan: SamplingPlan,
+    key: Any,
+    schema: Any,
+) -> tuple[int, Drawn, Any, Any]:
+    """One batch of the pass: ``(rows, drawn, kept rows or None, (h0, h1) or None)``.
+
+    Touches nothing shared, so workers run it on different batches at once.
+    """
+    frame = pl.from_arrow(batch.select(needed))
+    assert isinstance(frame, pl.DataFrame)
+    drawn = draw_indices(
+        frame, label=label, pilot=pilot, plan=plan, key=key, row_offset=start, source=repr(path)
+    )
+    n = batch.num_rows
+    kept = kept_rows(batch, drawn, schema) if drawn.index.size else None
+    # The true sum(a_y) and its variance need every row's scores, which the fused draw does
+    # not return: a second scoring pass, summed by the caller in input order.
+    scores = None
+    if pilot is not None and n:
+        scores = batch_scores(frame, pilot, plan.code, plan.info_inv, repr(path))
+    return n, drawn, kept, scores
+
+
+def stream_workers(rows: int | None) -> int:
+    """Threads that draw batches at once: Numba's thread count (``NUMBA_NUM_THREADS``).
+
+    One below ``PARALLEL_MIN_ROWS`` input rows (a single small batch gains nothing). The
+    output, the report and every count are the same for any number (input-order merge).
+    """
+    if rows is not None and rows < PARALLEL_MIN_ROWS:
+        return 1
+    # read from the config: numba.get_num_threads() would start the thread pool
+    return max(1, int(numba.config.NUMBA_NUM_THREADS))  # type: ignore[attr-defined]
 
 
 def arrow_array(values: np.ndarray, typ: Any) -> Any:
@@ -309,7 +352,9 @@ __all__ = [
     "arrow_array",
     "batch_expected",
     "compute_threads",
+    "draw_one",
     "kept_rows",
     "stream_sample",
+    "stream_workers",
     "write_json",
 ]
