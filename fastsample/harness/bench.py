@@ -15,6 +15,8 @@ table). Every pipeline runs as its own Python process on the same file, in rotat
 - ``fastsample sample``: the CLI with a linear pilot (trained beforehand by
   ``fastsample pilot``) and strategy ``proportional`` — scores every row, draws, writes the
   kept rows with three extra columns and the metadata.
+- ``fastsample sample, 1 thread``: the same with ``NUMBA_NUM_THREADS=1`` (one drawing
+  worker): the cores ratio is its time over the default run's.
 - ``fastsample sample uniform``: the CLI with ``--strategy uniform`` (no pilot): the same work
   as the two uniform samplers above, plus the three output columns and the metadata.
 
@@ -108,6 +110,39 @@ class BenchResult:
             }
         return out
 
+    def targets(self) -> list[str]:
+        """One line per target of issue 12 that this run can check: met, or missed by how much."""
+        sec = {name: m["seconds"] for name, m in self.medians().items()}
+        out = []
+
+        def line(what: str, ratio: float, target: float) -> None:
+            verdict = "met" if ratio >= target else f"missed by {target / ratio:.2f}x"
+            out.append(f"- {what}: {ratio:.2f}x (target >= {target:g}x, {verdict})")
+
+        fs = sec.get("fastsample sample")
+        if fs and "polars decode" in sec:
+            line(
+                "`fastsample sample` vs Polars' decode of every column",
+                sec["polars decode"] / fs,
+                0.85,
+            )
+        if fs and "polars decode needed columns" in sec:
+            needed = sec["polars decode needed columns"]
+            out.append(
+                "- `fastsample sample` vs Polars' decode of the needed columns (the floor of "
+                f"the decision): {needed / fs:.2f}x"
+            )
+        uniform = sec.get("fastsample sample uniform")
+        rivals = [
+            sec[k] for k in ("polars hash filter + sink", "duckdb bernoulli + COPY") if k in sec
+        ]
+        if uniform and rivals:
+            line("`--strategy uniform` vs the faster uniform sampler", min(rivals) / uniform, 0.9)
+        one = sec.get("fastsample sample, 1 thread")
+        if fs and one:
+            line(f"cores: all {self.machine.get('cpus', '?')} cores vs 1 thread", one / fs, 1.6)
+        return out
+
     def table(self) -> str:
         """Markdown table plus the memory and start-up lines."""
         med = self.medians()
@@ -132,6 +167,7 @@ class BenchResult:
                 f"{ratio:.2f} | "
                 f"{vs:.2f} | {m['max_rss_mb']:,.0f} | {int(m['rows_out']):,} |"
             )
+        lines += ["", *self.targets()]
         if self.rss:
             small, large = self.rss.get("small_rows", 0), self.rss.get("large_rows", 0)
             lines += [
@@ -254,6 +290,12 @@ def run_engine_bench(
             own_tmp.cleanup()
 
 
+def _sample_cmd(log: str, out: str, rate: float, *extra: str) -> list[str]:
+    """``fastsample sample`` on the benchmark log (label ``y``), quiet, overwriting."""
+    cmd = [sys.executable, "-m", "fastsample", "sample", log, "-o", out, "--label", "y"]
+    return [*cmd, "--rate", str(rate), *extra, "--overwrite", "--quiet"]
+
+
 def _bench(
     rows: int,
     features: int,
@@ -298,36 +340,12 @@ def _bench(
     ]
     if _has_duckdb():
         pipelines.append(("duckdb bernoulli + COPY", [py, "-c", _DUCKDB, log, out, str(rate)]))
-    fs_cmd = [
-        py,
-        "-m",
-        "fastsample",
-        "sample",
-        log,
-        "-o",
-        out,
-        "--label",
-        "y",
-        "--pilot",
-        pilot,
-        "--rate",
-        str(rate),
-        "--strategy",
-        "proportional",
-        "--overwrite",
-        "--quiet",
-    ]
-    pipelines.append(("fastsample sample", fs_cmd))
-    uniform_cmd = [
-        *fs_cmd[:9],
-        "--rate",
-        str(rate),
-        "--strategy",
-        "uniform",
-        "--overwrite",
-        "--quiet",
-    ]
-    pipelines.append(("fastsample sample uniform", uniform_cmd))
+    pipelines.append(("fastsample sample", _sample_cmd(log, out, rate, "--pilot", pilot)))
+    # One drawing worker (and one kernel thread): the 1-thread side of the cores ratio.
+    one = ["env", "NUMBA_NUM_THREADS=1", *_sample_cmd(log, out, rate, "--pilot", pilot)]
+    pipelines.append(("fastsample sample, 1 thread", one))
+    uniform = _sample_cmd(log, out, rate, "--strategy", "uniform")
+    pipelines.append(("fastsample sample uniform", uniform))
     result = BenchResult(
         rows=rows, features=features, rate=rate, repeats=repeats, file_mb=os.path.getsize(log) / 1e6
     )
@@ -354,23 +372,7 @@ def _bench(
         for n in rss_rows:
             path = os.path.join(workdir, f"log-{n}x{features}.parquet")
             _ensure_log(path, n, features, event_rate, seed, progress)
-            cmd = [
-                py,
-                "-m",
-                "fastsample",
-                "sample",
-                path,
-                "-o",
-                out,
-                "--label",
-                "y",
-                "--pilot",
-                pilot,
-                "--rate",
-                str(rate),
-                "--overwrite",
-                "--quiet",
-            ]
+            cmd = _sample_cmd(path, out, rate, "--pilot", pilot)
             mbs.append(_run(cmd, f"rss {n}").max_rss_mb)
             os.unlink(out)
         result.rss = {
