@@ -170,9 +170,7 @@ def sample_parquet(
         # decoding overlaps their import (start-up time; see the comment above).
         from fastsample.core.pilot import as_pilot
         from fastsample.core.plan import OutputColumns, pilot_plan, resolve_parameters, solve_plan
-        from fastsample.engines.exact import exact_plan
         from fastsample.engines.stream import SampleReport, stream_sample, write_json
-        from fastsample.engines.training import train_pilot
 
         params = resolve_parameters(strategy, rate, floor, seed)
         r = params.rate
@@ -204,6 +202,8 @@ def sample_parquet(
                     f"strategy {strategy!r} needs a pilot, or features to train one on the source"
                 )
             if src.num_rows != 0:
+                from fastsample.engines.training import train_pilot
+
                 pilot_obj = train_pilot(
                     src,
                     label=label,
@@ -218,6 +218,8 @@ def sample_parquet(
 
         target_neg = None
         if exact and src.num_rows != 0:
+            from fastsample.engines.exact import exact_plan
+
             plan, n0_exact = exact_plan(src, label, pilot_obj, params, cols, batch_rows, progress)
             target_neg = r * n0_exact
         elif pilot_obj is None:
@@ -239,6 +241,8 @@ def sample_parquet(
                 plan = pilot_plan(params, pilot_obj, cols)
             problem = one_pass_problem(pilot_obj, plan.relative_error, plan.target_negatives)
             if problem is not None and src.reusable:
+                from fastsample.engines.exact import exact_plan
+
                 warnings.warn(
                     f"one-pass kappa: {problem}; solving it exactly over every row instead "
                     "(an extra pass; --exact / exact=True always does)",

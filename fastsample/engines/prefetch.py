@@ -69,7 +69,7 @@ class Prefetch:
 def ordered_map(fn: Callable[[Any], Any], items: Iterable[Any], workers: int) -> Iterator[Any]:
     """``fn`` over ``items`` on ``workers`` threads, results in input order.
 
-    At most ``2 * workers`` items are in flight (``Executor.map`` would submit the whole
+    At most ``workers + 1`` items are in flight (``Executor.map`` would submit the whole
     input at once, and a stream larger than memory with it). ``workers <= 1`` runs ``fn``
     in the caller's thread. An exception is raised where its item's result would be.
 
@@ -86,7 +86,7 @@ def ordered_map(fn: Callable[[Any], Any], items: Iterable[Any], workers: int) ->
         try:
             for item in items:
                 pending.append(pool.submit(fn, item))
-                if len(pending) >= 2 * workers:
+                if len(pending) > workers:
                     yield pending.popleft().result()
             while pending:
                 yield pending.popleft().result()
