@@ -151,3 +151,32 @@ def test_unknown_strategy_and_bad_inputs() -> None:
         inclusion_scores("proportional", [np.inf])
     with pytest.raises(InputError, match="floor"):
         inclusion_probabilities("uniform", [0.0], kappa=1.0, floor=-0.1)
+
+
+@pytest.mark.parametrize("n", [3, 70_000])  # serial and parallel builds
+@pytest.mark.parametrize("floor", [PI_EPS, 0.01])
+def test_unit_weights_are_the_bits_of_explicit_ones(n: int, floor: float) -> None:
+    """An empty weight array (no n-sized array of ones) gives the bits of w = 1 exactly."""
+    from fastsample.core import kernels as K
+
+    rng = np.random.default_rng(n)
+    h = np.r_[rng.lognormal(-3, 2, size=n - 2), 0.0, 50.0]  # a zero and a row that clips
+    ones, unit = np.ones(n), np.zeros(0)
+    for k in (0.5, 3.0, 40.0):
+        assert K.expected_count(h, unit, k, floor) == K.expected_count(h, ones, k, floor)
+    target = 0.2 * n
+    k_max = 1.0 / h[h > 0].min()
+    kernel = K.for_rows(K.solve_kappa, n)
+    assert kernel(h, unit, target, floor, k_max) == kernel(h, ones, target, floor, k_max)
+    assert solve_kappa(h, target, floor=floor) == solve_kappa(h, target, floor=floor, weights=ones)
+
+
+@pytest.mark.parametrize("gap", [0.0, 1e-13, 1e-9, 1e-6, 0.5])
+def test_targets_next_to_every_row_kept(gap: float) -> None:
+    """The shortcut that skips g(k_max) agrees with computing it, at targets close to n."""
+    rng = np.random.default_rng(11)
+    h = rng.random(70_000) + 1e-3
+    target = h.size * (1.0 - gap)
+    k = solve_kappa(h, target)
+    assert k == solve_kappa(h, target, weights=np.ones(h.size))
+    assert expected_count(h, k) == pytest.approx(target, rel=1e-9)

@@ -670,42 +670,63 @@ def compact(out_idx, out_prob, out_offset, out_counts):
 # --- water-filling ------------------------------------------------------------------------
 
 
+# Weights: an empty ``w`` means every weight is 1 (an in-memory frame's negatives), so no
+# n-sized array of ones is built. ``1.0 * x`` is ``x`` exactly, so the sums are the same bits.
+
+
+@helper
+def _weight(w, unit, i):
+    return 1.0 if unit else w[i]
+
+
 @parallel_kernel
 def _piece(h, w, kappa, floor):
     """Linear piece of g(k) = sum w clip(k h, floor, 1) that holds at k = kappa.
 
     Sums are taken per fixed block and then over blocks in order, so the result is
-    bit-identical whatever the number of threads.
+    bit-identical whatever the number of threads. ``w`` empty: unit weights.
     """
     n = h.shape[0]
+    unit = w.shape[0] == 0
     nblocks = (n + BLOCK - 1) // BLOCK
-    part = np.zeros((nblocks, 5))
+    part = np.empty((nblocks, 3))
+    counts = np.empty((nblocks, 2), dtype=np.int64)
     for b in prange(nblocks):
         n_hi = 0.0
         n_lo = 0.0
         s_mid = 0.0
-        c_hi = 0.0
-        c_lo = 0.0
+        c_hi = 0
+        c_lo = 0
+        # branches, not selects: few rows clip, and the sum's latency bounds the loop anyway
         for i in range(b * BLOCK, min(n, (b + 1) * BLOCK)):
-            v = kappa * h[i]
+            x = h[i]
+            v = kappa * x
             if v >= 1.0:
-                n_hi += w[i]
-                c_hi += 1.0
+                c_hi += 1
+                if not unit:
+                    n_hi += w[i]
             elif v <= floor:
-                n_lo += w[i]
-                c_lo += 1.0
+                c_lo += 1
+                if not unit:
+                    n_lo += w[i]
             else:
-                s_mid += w[i] * h[i]
+                s_mid += x if unit else w[i] * x
         part[b, 0] = n_hi
         part[b, 1] = n_lo
         part[b, 2] = s_mid
-        part[b, 3] = c_hi
-        part[b, 4] = c_lo
-    tot = np.zeros(5)
+        counts[b, 0] = c_hi
+        counts[b, 1] = c_lo
+    tot = np.zeros(3)
+    tot_c = np.zeros(2, dtype=np.int64)
     for b in range(nblocks):
-        for j in range(5):
+        for j in range(3):
             tot[j] += part[b, j]
-    return tot[0], tot[1], tot[2], int(tot[3]), int(tot[4])
+        for j in range(2):
+            tot_c[j] += counts[b, j]
+    if unit:
+        # a sum of ones is its count exactly, in any order
+        return float(tot_c[0]), float(tot_c[1]), tot[2], tot_c[0], tot_c[1]
+    return tot[0], tot[1], tot[2], tot_c[0], tot_c[1]
 
 
 @serial_kernel
@@ -715,14 +736,16 @@ def solve_kappa(h, w, target, floor, k_max):
     Safeguarded Newton on a piecewise-linear monotone function: on the piece holding the
     current guess the equation is linear, so its root is exact as soon as the root lies on
     that same piece; otherwise the bracket shrinks (bisection as the fallback). The caller
-    guarantees g(0) < target <= g(k_max).
+    guarantees g(0) < target <= g(k_max). ``w`` empty: unit weights.
     """
     # g(k) <= floor * W + k * sum(w h), so this k is a valid lower end of the bracket.
+    unit = w.shape[0] == 0
     total_w = 0.0
     total_wh = 0.0
     for i in range(h.shape[0]):
-        total_w += w[i]
-        total_wh += w[i] * h[i]
+        wi = _weight(w, unit, i)
+        total_w += wi
+        total_wh += wi * h[i]
     lo = (target - floor * total_w) / total_wh
     hi = k_max
     if not lo < hi:
@@ -764,14 +787,16 @@ def expected_count(h, w, kappa, floor):
     """sum_i w_i clip(kappa h_i, floor, 1), with the same clipping as the draw.
 
     Summed per fixed block, then over blocks in order: independent of the thread count.
+    ``w`` empty: unit weights.
     """
     n = h.shape[0]
+    unit = w.shape[0] == 0
     nblocks = (n + BLOCK - 1) // BLOCK
     part = np.zeros(nblocks)
     for b in prange(nblocks):
         s = 0.0
         for i in range(b * BLOCK, min(n, (b + 1) * BLOCK)):
-            s += w[i] * _clip(kappa * h[i], floor)
+            s += _weight(w, unit, i) * _clip(kappa * h[i], floor)
         part[b] = s
     total = 0.0
     for b in range(nblocks):

@@ -221,13 +221,17 @@ def solve_plan(
         Recorded in the plan (``"exact"`` or ``"pilot-sample"``).
     """
     h = np.ascontiguousarray(h0, dtype=np.float64)
-    w = np.ones(h.shape[0]) if weights is None else np.ascontiguousarray(weights, dtype=np.float64)
-    total = float(w.sum())
+    # no weights: the kernels' unit weights (an empty array), no n-sized array of ones
+    w = np.zeros(0) if weights is None else np.ascontiguousarray(weights, dtype=np.float64)
+    total = float(h.shape[0]) if weights is None else float(w.sum())
     if n_negatives is not None and total > 0:
-        w = w * (float(n_negatives) / total)
+        w = (np.ones(h.shape[0]) if weights is None else w) * (float(n_negatives) / total)
         total = float(n_negatives)
+    unit = weights is None and w.size == 0
     target = params.rate * total
-    kappa = water_filling(h, target, params.floor_value, weights=w, floor=params.floor)
+    kappa = water_filling(
+        h, target, params.floor_value, weights=None if unit else w, floor=params.floor
+    )
     expected = expected_total(h, w, kappa, params.floor_value) if h.size else 0.0
     return params.with_kappa(
         kappa, target, expected, method=method, info_inv=info_inv, columns=columns

@@ -139,9 +139,12 @@ def inclusion_scores(
     return h0, (h1 if code == K.LCC else None)
 
 
+_UNIT = np.zeros(0)  # the kernels read an empty weight array as "every weight is 1"
+
+
 def _weights(h: np.ndarray, weights: Any) -> np.ndarray:
     if weights is None:
-        return np.ones(h.shape[0])
+        return _UNIT
     w = _float_1d(weights, "weights")
     if w.shape != h.shape:
         raise InputError(f"weights has {w.shape[0]} entries, scores have {h.shape[0]}")
@@ -149,6 +152,10 @@ def _weights(h: np.ndarray, weights: Any) -> np.ndarray:
     if w.size and w.min() < 0:
         raise InputError("weights must be non-negative")
     return w
+
+
+def _total(h: np.ndarray, w: np.ndarray) -> float:
+    return float(h.shape[0]) if w.size == 0 else float(w.sum())
 
 
 def solve_kappa(h: Any, target: float, *, floor: float | None = None, weights: Any = None) -> float:
@@ -194,25 +201,32 @@ def water_filling(
     error when the floor alone exceeds the target.
     """
     hv = _float_1d(h, "scores")
-    _check_finite(hv, "scores")
-    if hv.size and hv.min() < 0:
+    # min and max (NaN propagates) are the finiteness and sign checks and, for the usual
+    # all-positive scores, k_max: no boolean mask or copy of the n scores
+    lo_h = float(hv.min()) if hv.size else 0.0
+    hi_h = float(hv.max()) if hv.size else 0.0
+    if not (np.isfinite(lo_h) and np.isfinite(hi_h)):
+        _check_finite(hv, "scores")
+    if lo_h < 0:
         raise InputError("scores must be non-negative")
     w = _weights(hv, weights)
     f = floor_value
     t = float(target)
     if not np.isfinite(t) or t < 0:
         raise InputError(f"target must be a non-negative number, got {target!r}")
-    positive = hv > 0
-    if not positive.any() or float(w.sum()) == 0.0 or t == 0.0:
+    total_w = _total(hv, w)
+    if not hi_h > 0 or total_w == 0.0 or t == 0.0:
         return 1.0
-    with np.errstate(over="ignore"):
-        k_max = 1.0 / float(hv[positive].min())
+    min_positive = lo_h if lo_h > 0 else float(hv[hv > 0].min())
+    with np.errstate(over="ignore", divide="ignore"):
+        k_max = 1.0 / min_positive
     if not np.isfinite(k_max):  # subnormal scores
         k_max = float(np.finfo(np.float64).max)
-    g_max = K.for_rows(K.expected_count, hv.size)(hv, w, k_max, f)
-    if t >= g_max:
-        return k_max
-    g_min = f * float(w.sum())
+    if not _below_every_row_kept(hv, w, lo_h, t):
+        g_max = K.for_rows(K.expected_count, hv.size)(hv, w, k_max, f)
+        if t >= g_max:
+            return k_max
+    g_min = f * total_w
     if t <= g_min:
         raise InputError(
             f"floor {floor} alone keeps {g_min:.6g} expected negatives, above the target {t:.6g}"
@@ -220,8 +234,22 @@ def water_filling(
     return float(K.for_rows(K.solve_kappa, hv.size)(hv, w, t, f, k_max))
 
 
+def _below_every_row_kept(h: np.ndarray, w: np.ndarray, lo_h: float, target: float) -> bool:
+    """Whether ``target`` is surely below g(k_max), the count at which every row is kept.
+
+    At ``k_max = 1 / min(h)`` each term of g is 1 up to two roundings, and the sum adds at most
+    ``n`` more: with unit weights and positive scores ``g(k_max) >= n (1 - n 2^-50)``, so the
+    pass that computes g(k_max) is needed only for targets that close to ``n``.
+    """
+    n = h.shape[0]
+    return w.size == 0 and lo_h > 0 and n < 2**40 and target < n * (1.0 - n * 2.0**-50)
+
+
 def expected_total(h: np.ndarray, w: np.ndarray, kappa: float, floor_value: float) -> float:
-    """``sum_i w_i clip(kappa h_i, floor_value, 1)`` for float64 arrays and a resolved floor."""
+    """``sum_i w_i clip(kappa h_i, floor_value, 1)`` for float64 arrays and a resolved floor.
+
+    An empty ``w`` means unit weights.
+    """
     return float(K.for_rows(K.expected_count, h.size)(h, w, float(kappa), floor_value))
 
 
