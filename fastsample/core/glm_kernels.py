@@ -21,7 +21,7 @@ import numpy as np
 from numba import prange
 
 from fastsample.core.kernels import softplus_sigmoid
-from fastsample.core.numba_config import helper, parallel_kernel, serial_kernel
+from fastsample.core.numba_config import helper, parallel_kernel, serial_kernel, serial_twin
 
 BLOCK = 8192
 # At or below this many blocks the serial driver is used.
@@ -95,34 +95,19 @@ def _block_score_outer(X, y, sample_weight, offset, coef, intercept, lo, hi, h):
 def _par_loss_grad(X, y, sample_weight, offset, coef, intercept, part):
     n = X.shape[0]
     for b in prange(part.shape[0]):
-        _block_loss_grad(
-            X,
-            y,
-            sample_weight,
-            offset,
-            coef,
-            intercept,
-            b * BLOCK,
-            min(n, (b + 1) * BLOCK),
-            part[b],
-        )
+        lo = b * BLOCK
+        hi = min(n, lo + BLOCK)
+        _block_loss_grad(X, y, sample_weight, offset, coef, intercept, lo, hi, part[b])
 
 
 @parallel_kernel
 def _par_loss_grad_hess(X, y, sample_weight, offset, coef, intercept, gpart, hpart):
     n = X.shape[0]
     for b in prange(gpart.shape[0]):
+        lo = b * BLOCK
+        hi = min(n, lo + BLOCK)
         _block_loss_grad_hess(
-            X,
-            y,
-            sample_weight,
-            offset,
-            coef,
-            intercept,
-            b * BLOCK,
-            min(n, (b + 1) * BLOCK),
-            gpart[b],
-            hpart[b],
+            X, y, sample_weight, offset, coef, intercept, lo, hi, gpart[b], hpart[b]
         )
 
 
@@ -130,17 +115,15 @@ def _par_loss_grad_hess(X, y, sample_weight, offset, coef, intercept, gpart, hpa
 def _par_score_outer(X, y, sample_weight, offset, coef, intercept, hpart):
     n = X.shape[0]
     for b in prange(hpart.shape[0]):
-        _block_score_outer(
-            X,
-            y,
-            sample_weight,
-            offset,
-            coef,
-            intercept,
-            b * BLOCK,
-            min(n, (b + 1) * BLOCK),
-            hpart[b],
-        )
+        lo = b * BLOCK
+        hi = min(n, lo + BLOCK)
+        _block_score_outer(X, y, sample_weight, offset, coef, intercept, lo, hi, hpart[b])
+
+
+# the serial drivers: the same loops compiled without parallel=True (same blocks, same bits)
+_ser_loss_grad = serial_twin(_par_loss_grad)
+_ser_loss_grad_hess = serial_twin(_par_loss_grad_hess)
+_ser_score_outer = serial_twin(_par_score_outer)
 
 
 @serial_kernel
@@ -165,18 +148,7 @@ def offset_logistic_loss_grad(X, y, sample_weight, offset, coef, intercept, grad
     nblocks = (n + BLOCK - 1) // BLOCK
     part = np.zeros((nblocks, d + 2))
     if nblocks <= SERIAL_BLOCKS:
-        for b in range(nblocks):
-            _block_loss_grad(
-                X,
-                y,
-                sample_weight,
-                offset,
-                coef,
-                intercept,
-                b * BLOCK,
-                min(n, (b + 1) * BLOCK),
-                part[b],
-            )
+        _ser_loss_grad(X, y, sample_weight, offset, coef, intercept, part)
     else:
         _par_loss_grad(X, y, sample_weight, offset, coef, intercept, part)
     loss = 0.0
@@ -200,19 +172,7 @@ def offset_logistic_loss_grad_hess(
     gpart = np.zeros((nblocks, k + 1))
     hpart = np.zeros((nblocks, k, k))
     if nblocks <= SERIAL_BLOCKS:
-        for b in range(nblocks):
-            _block_loss_grad_hess(
-                X,
-                y,
-                sample_weight,
-                offset,
-                coef,
-                intercept,
-                b * BLOCK,
-                min(n, (b + 1) * BLOCK),
-                gpart[b],
-                hpart[b],
-            )
+        _ser_loss_grad_hess(X, y, sample_weight, offset, coef, intercept, gpart, hpart)
     else:
         _par_loss_grad_hess(X, y, sample_weight, offset, coef, intercept, gpart, hpart)
     loss = 0.0
@@ -237,18 +197,7 @@ def offset_logistic_score_outer(X, y, sample_weight, offset, coef, intercept, ou
     nblocks = (n + BLOCK - 1) // BLOCK
     hpart = np.zeros((nblocks, k, k))
     if nblocks <= SERIAL_BLOCKS:
-        for b in range(nblocks):
-            _block_score_outer(
-                X,
-                y,
-                sample_weight,
-                offset,
-                coef,
-                intercept,
-                b * BLOCK,
-                min(n, (b + 1) * BLOCK),
-                hpart[b],
-            )
+        _ser_score_outer(X, y, sample_weight, offset, coef, intercept, hpart)
     else:
         _par_score_outer(X, y, sample_weight, offset, coef, intercept, hpart)
     _symmetrize_sum(hpart, out)
@@ -260,12 +209,14 @@ def _par_linear_predictor(X, coef, intercept, offset, out):
         out[i] = _eta(X, i, coef, intercept, offset)
 
 
+_ser_linear_predictor = serial_twin(_par_linear_predictor)
+
+
 @serial_kernel
 def linear_predictor(X, coef, intercept, offset, out):
     """``out_i = x_i . coef + intercept + offset_i`` (the logit), in float64."""
     n = X.shape[0]
     if n <= SERIAL_BLOCKS * BLOCK:
-        for i in range(n):
-            out[i] = _eta(X, i, coef, intercept, offset)
+        _ser_linear_predictor(X, coef, intercept, offset, out)
     else:
         _par_linear_predictor(X, coef, intercept, offset, out)

@@ -64,7 +64,7 @@ def batch_scores(
     cols = _feature_columns(frame, pilot.features) if n and lin is not None else None
     if cols is not None and lin is not None and code not in (K.OPT_L, K.OPT_A):
         K.for_rows(K.linear_scores_columns, n)(*_addresses(cols), lin[0], lin[1], code, h0, h1)
-        if np.isnan(h0).any():
+        if np.isnan(h0.min()):  # min propagates NaN, with no n-sized mask
             _raise_non_finite(
                 feature_matrix(frame, pilot.features, check_finite=False), pilot, source
             )
@@ -76,7 +76,7 @@ def batch_scores(
         return h0, h1
     if lin is not None:
         K.for_rows(K.linear_scores, n)(X, lin[0], lin[1], code, Minv, h0, h1)
-        if np.isnan(h0).any():
+        if np.isnan(h0.min()):  # min propagates NaN, with no n-sized mask
             _raise_non_finite(X, pilot, source)
     else:
         K.for_rows(K.strategy_scores, n)(

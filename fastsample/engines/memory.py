@@ -164,7 +164,7 @@ def _expected_positives(h1: np.ndarray, y: np.ndarray, plan: SamplingPlan) -> fl
     if (h1[pos] < 0).all():
         return float(pos.sum())
     h = h1[pos]
-    return expected_total(h, np.ones(h.shape[0]), plan.kappa, plan.floor_value)
+    return expected_total(h, np.zeros(0), plan.kappa, plan.floor_value)  # unit weights
 
 
 __all__ = ["as_polars_frame", "sample_frame"]
