@@ -329,19 +329,40 @@ def _score_sub(eta, s, e, code, X, info_inv, z, out_h0, out_h1):
         out_h1[i] = h1
 
 
+@helper
+def _logits_sub(X, addresses, proto, n, coef, intercept, s, e, eta):
+    """Logits of rows s..e-1: from the column buffers when there are any, else from X."""
+    if addresses.shape[0]:
+        _columns_logits(addresses, proto, n, coef, intercept, s, e, eta)
+    else:
+        _matrix_logits(X, coef, intercept, s, e, eta)
+
+
+@helper
+def _scores_block(b, n, X, addresses, proto, coef, intercept, code, info_inv, out_h0, out_h1):
+    """Block b of the fused scores (logits then scores, a sub-block at a time)."""
+    eta = np.empty(SUB)
+    z = np.empty(info_inv.shape[0], dtype=np.float64)
+    end = min(n, (b + 1) * BLOCK)
+    for s in range(b * BLOCK, end, SUB):
+        e = min(end, s + SUB)
+        _logits_sub(X, addresses, proto, n, coef, intercept, s, e, eta)
+        _score_sub(eta, s, e, code, X, info_inv, z, out_h0, out_h1)
+
+
+# Stand-ins for the column buffers where a kernel reads the matrix (never indexed).
+_NO_ADDRESSES = np.zeros(0, dtype=np.uint64)
+_NO_PROTO = np.zeros(0, dtype=np.float64)
+
+
 @parallel_kernel
 def linear_scores(X, coef, intercept, code, info_inv, out_h0, out_h1):
     """strategy_scores fused with linear_logits: one read of X, no logits array."""
     n = X.shape[0]
-    nblocks = (n + BLOCK - 1) // BLOCK
-    for b in prange(nblocks):
-        eta = np.empty(SUB)
-        z = np.empty(info_inv.shape[0], dtype=np.float64)
-        end = min(n, (b + 1) * BLOCK)
-        for s in range(b * BLOCK, end, SUB):
-            e = min(end, s + SUB)
-            _matrix_logits(X, coef, intercept, s, e, eta)
-            _score_sub(eta, s, e, code, X, info_inv, z, out_h0, out_h1)
+    for b in prange((n + BLOCK - 1) // BLOCK):
+        _scores_block(
+            b, n, X, _NO_ADDRESSES, _NO_PROTO, coef, intercept, code, info_inv, out_h0, out_h1
+        )
 
 
 @parallel_kernel
@@ -349,15 +370,10 @@ def linear_scores_columns(addresses, proto, coef, intercept, code, out_h0, out_h
     """``linear_scores`` reading each feature from its own column buffer (see
     ``linear_draw_columns``); bit-identical to it, for the strategies without a row norm."""
     n = out_h0.shape[0]
-    nblocks = (n + BLOCK - 1) // BLOCK
-    for b in prange(nblocks):
-        eta = np.empty(SUB)
-        z = np.empty(0)  # never indexed without a row norm (a global would be read-only)
-        end = min(n, (b + 1) * BLOCK)
-        for s in range(b * BLOCK, end, SUB):
-            e = min(end, s + SUB)
-            _columns_logits(addresses, proto, n, coef, intercept, s, e, eta)
-            _score_sub(eta, s, e, code, _NO_ROWS, _NO_ROWS, z, out_h0, out_h1)
+    for b in prange((n + BLOCK - 1) // BLOCK):
+        _scores_block(
+            b, n, _NO_ROWS, addresses, proto, coef, intercept, code, _NO_ROWS, out_h0, out_h1
+        )
 
 
 # --- the draw -----------------------------------------------------------------------------
@@ -489,23 +505,9 @@ def _draw_sub(
 
 @helper
 def _draw_sub_norm(
-    eta,
-    s,
-    e,
-    code,
-    X,
-    info_inv,
-    z,
-    y,
-    keys,
-    seed_mix,
-    kappa,
-    floor,
-    out_idx,
-    out_prob,
-    out_offset,
-    c,
-):
+    eta, s, e, code, X, info_inv, z, y, keys, seed_mix, kappa, floor,
+    out_idx, out_prob, out_offset, c,
+):  # fmt: skip
     """``_draw_sub`` for opt-l / opt-a: the row norm makes every row's score its own work."""
     bad = False
     for i in range(s, e):
@@ -522,98 +524,59 @@ def _draw_sub_norm(
     return c, bad
 
 
+@helper
+def _draw_block(
+    b, n, X, addresses, proto, coef, intercept, code, info_inv, y, keys, seed_mix, kappa, floor,
+    out_idx, out_prob, out_offset,
+):  # fmt: skip
+    """Block b of the fused draw; returns its kept count, or -1 for a non-finite logit."""
+    eta = np.empty(SUB)
+    flag = np.empty(SUB, dtype=np.bool_)
+    z = np.empty(info_inv.shape[0], dtype=np.float64)
+    start = b * BLOCK
+    end = min(n, start + BLOCK)
+    c = start
+    bad = False
+    for s in range(start, end, SUB):
+        e = min(end, s + SUB)
+        _logits_sub(X, addresses, proto, n, coef, intercept, s, e, eta)
+        if code in (OPT_L, OPT_A):
+            c, bad_s = _draw_sub_norm(
+                eta, s, e, code, X, info_inv, z, y, keys, seed_mix, kappa, floor,
+                out_idx, out_prob, out_offset, c,
+            )  # fmt: skip
+        else:
+            c, bad_s = _draw_sub(
+                eta, s, e, code, y, keys, seed_mix, kappa, floor, flag,
+                out_idx, out_prob, out_offset, c,
+            )  # fmt: skip
+        bad |= bad_s
+    return -1 if bad else c - start
+
+
 @parallel_kernel
 def linear_draw(
-    X,
-    coef,
-    intercept,
-    code,
-    info_inv,
-    y,
-    keys,
-    seed_mix,
-    kappa,
-    floor,
-    out_idx,
-    out_prob,
-    out_offset,
-    out_counts,
-):
+    X, coef, intercept, code, info_inv, y, keys, seed_mix, kappa, floor,
+    out_idx, out_prob, out_offset, out_counts,
+):  # fmt: skip
     """One pass for a linear pilot and a known kappa: logits, scores and draw, fused.
 
     Kept rows of block b go to the front of its slice of the outputs (see ``draw``). A block
     with a non-finite logit gets ``out_counts[b] = -1`` (the caller raises).
     """
     n = X.shape[0]
-    nblocks = (n + BLOCK - 1) // BLOCK
-    for b in prange(nblocks):
-        eta = np.empty(SUB)
-        flag = np.empty(SUB, dtype=np.bool_)
-        z = np.empty(info_inv.shape[0], dtype=np.float64)
-        start = b * BLOCK
-        end = min(n, start + BLOCK)
-        c = start
-        bad = False
-        for s in range(start, end, SUB):
-            e = min(end, s + SUB)
-            _matrix_logits(X, coef, intercept, s, e, eta)
-            if code in (OPT_L, OPT_A):
-                c, bad_s = _draw_sub_norm(
-                    eta,
-                    s,
-                    e,
-                    code,
-                    X,
-                    info_inv,
-                    z,
-                    y,
-                    keys,
-                    seed_mix,
-                    kappa,
-                    floor,
-                    out_idx,
-                    out_prob,
-                    out_offset,
-                    c,
-                )
-            else:
-                c, bad_s = _draw_sub(
-                    eta,
-                    s,
-                    e,
-                    code,
-                    y,
-                    keys,
-                    seed_mix,
-                    kappa,
-                    floor,
-                    flag,
-                    out_idx,
-                    out_prob,
-                    out_offset,
-                    c,
-                )
-            bad |= bad_s
-        out_counts[b] = -1 if bad else c - start
+    for b in prange((n + BLOCK - 1) // BLOCK):
+        out_counts[b] = _draw_block(
+            b, n, X, _NO_ADDRESSES, _NO_PROTO, coef, intercept, code, info_inv, y, keys,
+            seed_mix, kappa, floor, out_idx, out_prob, out_offset,
+        )  # fmt: skip
 
 
 @parallel_kernel
 def linear_draw_columns(
-    addresses,
-    proto,
-    coef,
-    intercept,
-    code,
-    y,
-    keys,
-    seed_mix,
-    kappa,
-    floor,
-    out_idx,
-    out_prob,
-    out_offset,
-    out_counts,
-):
+    addresses, proto, coef, intercept, code, y, keys, seed_mix, kappa, floor,
+    out_idx, out_prob, out_offset, out_counts,
+):  # fmt: skip
     """``linear_draw`` reading each feature from its own column buffer: no matrix copy.
 
     ``addresses[j]`` is the address of feature j's contiguous buffer of ``len(y)`` elements of
@@ -622,35 +585,11 @@ def linear_draw_columns(
     so the results are bit-identical.
     """
     n = y.shape[0]
-    nblocks = (n + BLOCK - 1) // BLOCK
-    for b in prange(nblocks):
-        eta = np.empty(SUB)
-        flag = np.empty(SUB, dtype=np.bool_)
-        start = b * BLOCK
-        end = min(n, start + BLOCK)
-        c = start
-        bad = False
-        for s in range(start, end, SUB):
-            e = min(end, s + SUB)
-            _columns_logits(addresses, proto, n, coef, intercept, s, e, eta)
-            c, bad_s = _draw_sub(
-                eta,
-                s,
-                e,
-                code,
-                y,
-                keys,
-                seed_mix,
-                kappa,
-                floor,
-                flag,
-                out_idx,
-                out_prob,
-                out_offset,
-                c,
-            )
-            bad |= bad_s
-        out_counts[b] = -1 if bad else c - start
+    for b in prange((n + BLOCK - 1) // BLOCK):
+        out_counts[b] = _draw_block(
+            b, n, _NO_ROWS, addresses, proto, coef, intercept, code, _NO_ROWS, y, keys,
+            seed_mix, kappa, floor, out_idx, out_prob, out_offset,
+        )  # fmt: skip
 
 
 @serial_kernel
