@@ -9,6 +9,7 @@ columns, read in place. :func:`draw_batch` also builds the kept rows of a Polars
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -255,24 +256,14 @@ def _trim(buffer: np.ndarray, kept: int) -> np.ndarray:
     return buffer[:kept].copy() if 2 * kept < buffer.shape[0] else buffer[:kept]
 
 
-def draw_batch(
-    frame: pl.DataFrame,
-    *,
-    label: str,
-    pilot: Pilot | None,
-    plan: SamplingPlan,
-    key: str | list[str] | None = None,
-    row_offset: int = 0,
-    source: str = "",
-) -> pl.DataFrame:
+def draw_batch(frame: pl.DataFrame, **draw: Any) -> pl.DataFrame:
     """Kept rows of one batch with the three output columns, for a known plan.
 
-    Parameters as in :func:`draw_indices`.
+    ``draw``: the keyword arguments of :func:`draw_indices` (``label``, ``pilot``, ``plan``
+    at least).
     """
-    drawn = draw_indices(
-        frame, label=label, pilot=pilot, plan=plan, key=key, row_offset=row_offset, source=source
-    )
-    return with_output_columns(frame, drawn, plan.columns)
+    drawn = draw_indices(frame, **draw)
+    return with_output_columns(frame, drawn, draw["plan"].columns)
 
 
 __all__ = [

@@ -125,21 +125,9 @@ def draw(h0, h1, y, keys, seed_mix, kappa, floor, out_idx, out_prob, out_offset,
 
 
 def linear_draw(
-    X,
-    coef,
-    intercept,
-    code,
-    info_inv,
-    y,
-    keys,
-    seed_mix,
-    kappa,
-    floor,
-    out_idx,
-    out_prob,
-    out_offset,
-    out_counts,
-):
+    X, coef, intercept, code, info_inv, y, keys, seed_mix, kappa, floor,
+    out_idx, out_prob, out_offset, out_counts,
+):  # fmt: skip
     """Twin of ``kernels.linear_draw``."""
     n = np.asarray(y).shape[0]
     h0, h1 = np.empty(n), np.empty(n)
@@ -157,40 +145,13 @@ def _stacked(addresses, proto, n):
     return np.column_stack(cols) if cols and n else np.zeros((n, len(cols)), dtype=proto.dtype)
 
 
-def linear_draw_columns(
-    addresses,
-    proto,
-    coef,
-    intercept,
-    code,
-    y,
-    keys,
-    seed_mix,
-    kappa,
-    floor,
-    out_idx,
-    out_prob,
-    out_offset,
-    out_counts,
-):
-    """Twin of ``kernels.linear_draw_columns``: the columns stacked into a matrix."""
+def linear_draw_columns(addresses, proto, coef, intercept, code, y, *draw_args):
+    """Twin of ``kernels.linear_draw_columns``: the columns stacked into a matrix.
+
+    ``draw_args``: ``keys, seed_mix, kappa, floor`` and the four outputs, as in the kernel.
+    """
     X = _stacked(addresses, proto, np.asarray(y).shape[0])
-    linear_draw(
-        X,
-        coef,
-        intercept,
-        code,
-        np.zeros((0, 0)),
-        y,
-        keys,
-        seed_mix,
-        kappa,
-        floor,
-        out_idx,
-        out_prob,
-        out_offset,
-        out_counts,
-    )
+    linear_draw(X, coef, intercept, code, np.zeros((0, 0)), y, *draw_args)
 
 
 def linear_scores_columns(addresses, proto, coef, intercept, code, out_h0, out_h1):

@@ -219,53 +219,29 @@ def _glm_predictor_args(rng, n, dtype, contiguous):
 # Same float64 arithmetic as the twins in another summation order: a few ulps per row at most.
 _GLM_RTOL, _GLM_ATOL = 1e-10, 1e-9
 
+
+def _glm_case(name: str, outputs: tuple[int, ...], make: Any, returns: bool) -> KernelCase:
+    """A GLM kernel's case: same name in ``glm_kernels`` and ``reference_glm``, a fifth of the
+    benchmark rows, float tolerances (the twins sum in another order)."""
+    return KernelCase(
+        name,
+        getattr(G, name),
+        getattr(RG, name),
+        make,
+        outputs,
+        False,
+        returns=returns,
+        rtol=_GLM_RTOL,
+        atol=_GLM_ATOL,
+        bench_scale=0.2,
+    )
+
+
 GLM_KERNELS: list[KernelCase] = [
-    KernelCase(
-        "offset_logistic_loss_grad",
-        G.offset_logistic_loss_grad,
-        RG.offset_logistic_loss_grad,
-        _glm_grad_args,
-        (6,),
-        False,
-        returns=True,
-        rtol=_GLM_RTOL,
-        atol=_GLM_ATOL,
-        bench_scale=0.2,
-    ),
-    KernelCase(
-        "offset_logistic_loss_grad_hess",
-        G.offset_logistic_loss_grad_hess,
-        RG.offset_logistic_loss_grad_hess,
-        _glm_hess_args,
-        (6, 7),
-        False,
-        returns=True,
-        rtol=_GLM_RTOL,
-        atol=_GLM_ATOL,
-        bench_scale=0.2,
-    ),
-    KernelCase(
-        "offset_logistic_score_outer",
-        G.offset_logistic_score_outer,
-        RG.offset_logistic_score_outer,
-        _glm_outer_args,
-        (6,),
-        False,
-        rtol=_GLM_RTOL,
-        atol=_GLM_ATOL,
-        bench_scale=0.2,
-    ),
-    KernelCase(
-        "linear_predictor",
-        G.linear_predictor,
-        RG.linear_predictor,
-        _glm_predictor_args,
-        (4,),
-        False,
-        rtol=_GLM_RTOL,
-        atol=_GLM_ATOL,
-        bench_scale=0.2,
-    ),
+    _glm_case("offset_logistic_loss_grad", (6,), _glm_grad_args, True),
+    _glm_case("offset_logistic_loss_grad_hess", (6, 7), _glm_hess_args, True),
+    _glm_case("offset_logistic_score_outer", (6,), _glm_outer_args, False),
+    _glm_case("linear_predictor", (4,), _glm_predictor_args, False),
 ]
 
 # strategies of the fused draw besides plain proportional (tested with a floor); the column
