@@ -14,6 +14,7 @@ that ordinary test runs only smoke-test these):
 from __future__ import annotations
 
 import os
+import time
 
 import numpy as np
 import polars as pl
@@ -31,17 +32,22 @@ D = 16
 FEATURES = [f"f{j}" for j in range(D)]
 
 
-@pytest.fixture(scope="module")
-def data():
+def make_data(rows: int = ROWS) -> dict:
+    """The benchmark's frame, matrices and LogisticRegression pilot (seeded)."""
     rng = np.random.default_rng(0)
-    X = np.asfortranarray(rng.normal(size=(ROWS, D)).astype(np.float32))
+    X = np.asfortranarray(rng.normal(size=(rows, D)).astype(np.float32))
     beta = np.linspace(0.8, -0.4, D)
     eta = -4.5 + X.astype(np.float64) @ beta
-    y = (rng.random(ROWS) < 1 / (1 + np.exp(-eta))).astype(np.int8)
+    y = (rng.random(rows) < 1 / (1 + np.exp(-eta))).astype(np.int8)
     frame = pl.DataFrame({**{f: X[:, j] for j, f in enumerate(FEATURES)}, "y": y})
-    frame = frame.with_columns(pl.int_range(ROWS, dtype=pl.Int64).alias("id"))
-    model = LogisticRegression().fit(X[: min(ROWS, 200_000)], y[: min(ROWS, 200_000)])
+    frame = frame.with_columns(pl.int_range(rows, dtype=pl.Int64).alias("id"))
+    model = LogisticRegression().fit(X[: min(rows, 200_000)], y[: min(rows, 200_000)])
     return {"X": X, "Xc": np.ascontiguousarray(X), "y": y, "frame": frame, "model": model}
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_data()
 
 
 def test_sample_frame_fused(benchmark, data):
@@ -111,12 +117,16 @@ def test_roofline_sum(benchmark, data):
     benchmark.pedantic(X.sum, rounds=7, iterations=1)
 
 
+def _probs(rows: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(2)
+    p = rng.random(rows) * 0.98 + 0.01
+    pi = rng.random(rows) * 0.9 + 0.05
+    return p, pi, -np.log(pi)
+
+
 @pytest.fixture(scope="module")
 def probs():
-    rng = np.random.default_rng(2)
-    p = rng.random(ROWS) * 0.98 + 0.01
-    pi = rng.random(ROWS) * 0.9 + 0.05
-    return p, pi, -np.log(pi)
+    return _probs(ROWS)
 
 
 def test_correct_proba(benchmark, probs):
@@ -130,3 +140,56 @@ def test_tutorial_correction(benchmark, probs):
     benchmark.group = "correction"
     p, pi, _ = probs
     benchmark.pedantic(tutorial_correct_probabilities, args=(p, pi), rounds=7, iterations=1)
+
+
+def interleaved(rows: int, rounds: int = 7) -> dict[str, float]:
+    """Median seconds of each comparison and of ``sample_frame``'s phases, rounds interleaved.
+
+    One round runs every entry once, in turn, so a change of the machine's load hits all of
+    them alike (``scripts/bench_core.py`` runs this in a fresh process).
+    """
+    from fastsample.core.plan import resolve_parameters, solve_plan
+    from fastsample.engines.batch import batch_scores, draw_indices, with_output_columns
+
+    d = make_data(rows)
+    frame, y = d["frame"], d["y"]
+    pilot = Pilot(d["model"], FEATURES)
+    params = resolve_parameters("proportional", 0.1, None, 0)
+    h0, h1 = batch_scores(frame, pilot, params.code, None)
+    neg = y == 0
+    plan = solve_plan(params, h0[neg])
+    drawn = draw_indices(frame, label="y", pilot=pilot, plan=plan, key="id", labels=y)
+    args = _fused_args(d)
+    cols = [frame.get_column(f).to_numpy() for f in FEATURES]
+    col_args = (np.array([c.ctypes.data for c in cols], dtype=np.uint64), cols[0][:0])
+    col_args += (*args[1:4], *args[5:])
+    p, pi, offset = _probs(rows)
+    rng = np.random.default_rng(1)
+    runs = {
+        "sample_frame": lambda: sample_frame(frame, label="y", pilot=pilot, rate=0.1, key="id"),
+        "tutorial": lambda: tutorial_negative_sampling(d["Xc"], y, d["model"], 0.1, rng),
+        "roofline": d["X"].sum,
+        "linear_draw": lambda: K.linear_draw(*args),
+        "linear_draw_columns": lambda: K.linear_draw_columns(*col_args),
+        "correct_proba": lambda: correct_proba(p, offset),
+        "tutorial_correction": lambda: tutorial_correct_probabilities(p, pi),
+        "phase: scores": lambda: batch_scores(frame, pilot, params.code, None),
+        "phase: negatives' scores": lambda: h0[neg],
+        "phase: kappa": lambda: solve_plan(params, h0[neg]),
+        "phase: draw": lambda: draw_indices(
+            frame, label="y", pilot=pilot, plan=plan, key="id", labels=y, scores=(h0, h1)
+        ),
+        "phase: kept rows": lambda: with_output_columns(frame, drawn, plan.columns),
+    }
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for run in runs.values():
+        run()  # compile and warm up
+    for _ in range(rounds):
+        for name, run in runs.items():
+            start = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - start)
+    # the kappa phase re-did the negatives' copy: report the solve alone
+    out = {name: float(np.median(t)) for name, t in times.items()}
+    out["phase: kappa"] -= out["phase: negatives' scores"]
+    return out

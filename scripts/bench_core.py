@@ -2,10 +2,12 @@
 
     .venv/bin/python scripts/bench_core.py [--rows 5000000] [--threads 2]
 
-Runs ``benchmarks/bench_kernels.py`` and ``benchmarks/bench_sampling.py`` with timing on
-(pytest-benchmark, medians over rounds), times ``import fastsample`` plus a first call in fresh
-processes with the Numba cache warm, and writes ``benchmarks/results/core.md`` and the block
-between the ``core-bench`` markers in README.md. Every number in that table comes from this run.
+Runs the targets' comparisons and ``sample_frame``'s phases interleaved in one fresh process
+(``bench_sampling.interleaved``: each round runs every entry once, medians over rounds), then
+``benchmarks/bench_kernels.py`` with timing on (pytest-benchmark) for the kernel-vs-twin table,
+times ``import fastsample`` plus a first call in fresh processes with the Numba cache warm, and
+writes ``benchmarks/results/core.md`` and the block between the ``core-bench`` markers in
+README.md. Every number in that table comes from this run.
 """
 
 from __future__ import annotations
@@ -42,7 +44,6 @@ def run_pytest(rows: int, threads: str) -> tuple[dict[str, float], dict[str, int
             "-p",
             "no:cacheprovider",
             "benchmarks/bench_kernels.py",
-            "benchmarks/bench_sampling.py",
             "--benchmark-enable",
             f"--benchmark-json={out}",
         ]
@@ -51,6 +52,21 @@ def run_pytest(rows: int, threads: str) -> tuple[dict[str, float], dict[str, int
     medians = {b["name"]: b["stats"]["median"] for b in runs["benchmarks"]}
     sizes = {b["name"]: b["extra_info"].get("rows", rows) for b in runs["benchmarks"]}
     return medians, sizes
+
+
+INTERLEAVED = (
+    "import json, sys; sys.path.insert(0, 'benchmarks'); import bench_sampling as b;"
+    "print(json.dumps(b.interleaved({rows}, {rounds})))"
+)
+
+
+def run_interleaved(rows: int, threads: str, rounds: int) -> dict[str, float]:
+    env = {**os.environ, "NUMBA_NUM_THREADS": threads}
+    code = INTERLEAVED.format(rows=rows, rounds=rounds)
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def first_call_seconds(repeats: int = 5) -> float:
@@ -66,21 +82,26 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=5_000_000)
     ap.add_argument("--threads", default="2")
+    ap.add_argument("--rounds", type=int, default=7)
     args = ap.parse_args()
     load_before = os.getloadavg()[0]
+    inter = run_interleaved(args.rows, args.threads, args.rounds)
+    load_mid = os.getloadavg()[0]
     m, sizes = run_pytest(args.rows, args.threads)
     startup = first_call_seconds()
     load_after = os.getloadavg()[0]
 
     def med(name: str) -> float:
-        return m[name]
+        return inter[name]
 
     lines = [
         f"Measured by `python scripts/bench_core.py --rows {args.rows:,}` on "
         f"{os.cpu_count()} cores ({platform.machine()}), NUMBA_NUM_THREADS={args.threads}, "
-        f"{time.strftime('%Y-%m-%d')}, 16 float32 features. Medians of pytest-benchmark rounds; "
-        "ratios are within one run. The machine is shared: load average "
-        f"{load_before:.1f} at the start, {load_after:.1f} at the end (a loaded machine hurts the "
+        f"{time.strftime('%Y-%m-%d')}, 16 float32 features. The first table: medians of "
+        f"{args.rounds} interleaved rounds in one process (every entry once per round); the "
+        "kernel table: medians of pytest-benchmark rounds. Ratios are within one run. The "
+        f"machine is shared: load average {load_before:.1f} at the start, {load_mid:.1f} after "
+        f"the interleaved rounds, {load_after:.1f} at the end (a loaded machine hurts the "
         "two-thread kernels more than the one-thread NumPy baselines).",
         "",
         "| comparison | fastsample | baseline | ratio | target |",
@@ -89,36 +110,36 @@ def main() -> None:
     pairs = [
         (
             "`sample_frame` (exact kappa, linear pilot) vs tutorial NumPy path",
-            "test_sample_frame_fused",
-            "test_tutorial_numpy_path",
+            "sample_frame",
+            "tutorial",
             "speed-up",
             3.0,
         ),
         (
             "`sample_frame` (exact kappa) vs `X.sum()` roofline",
-            "test_sample_frame_fused",
-            "test_roofline_sum",
+            "sample_frame",
+            "roofline",
             "of roofline",
             0.25,
         ),
         (
             "fused draw, known kappa (`linear_draw`) vs `X.sum()` roofline",
-            "test_fused_kernel",
-            "test_roofline_sum",
+            "linear_draw",
+            "roofline",
             "of roofline",
             0.5,
         ),
         (
             "fused draw on the frame's columns (`linear_draw_columns`) vs roofline",
-            "test_fused_kernel_columns",
-            "test_roofline_sum",
+            "linear_draw_columns",
+            "roofline",
             "of roofline",
             0.5,
         ),
         (
             "`correct_proba` vs tutorial formula",
-            "test_correct_proba",
-            "test_tutorial_correction",
+            "correct_proba",
+            "tutorial_correction",
             "speed-up",
             4.0,
         ),
@@ -134,6 +155,17 @@ def main() -> None:
     lines.append(
         f"| import + first call, warm cache (fresh process) | {startup:.2f} s | | | < 2 s ({ok}) |"
     )
+    lines += [
+        "",
+        "`sample_frame`'s phases, timed alone in the same rounds (their sum is below the whole "
+        "call: label check, keys, frame handling):",
+        "",
+        "| phase of `sample_frame` | median |",
+        "| --- | --- |",
+    ]
+    for name, sec in inter.items():
+        if name.startswith("phase: "):
+            lines.append(f"| {name[7:]} | {sec * 1e3:.1f} ms |")
     lines += [
         "",
         "| kernel | rows | Numba | NumPy twin | speed-up |",

@@ -165,17 +165,22 @@ _THREAD_SCRIPT = textwrap.dedent(
     from fastsample.core.pilot_fit import fit_pilot
     from fastsample.engines.memory import sample_frame
     import numba
-    df = make_events(40_000, seed=4)
+    df = make_events({rows}, seed=4)
     p = fit_pilot(df, df["y"].to_numpy(), features=["f0", "f1", "f2", "f3"], seed=0)
-    out = sample_frame(df, label="y", pilot=p, strategy="opt-a", rate=0.2, key="id")
+    out, info = sample_frame(df, label="y", pilot=p, strategy={strategy!r}, rate=0.2, key="id",
+                             return_info=True)
     print(json.dumps({{"threads": numba.get_num_threads(), "ids": out["id"].to_list(),
-                      "prob": out["sampling_prob"].to_list()}}))
+                      "prob": out["sampling_prob"].to_list(),
+                      "offset": out["log_odds_offset"].to_list(),
+                      "kappa": info["plan"].kappa.hex()}}))
     """
 )
 
 
-def test_thread_count_does_not_matter() -> None:
-    script = _THREAD_SCRIPT.format(tests=os.path.dirname(__file__))
+# 40,000 rows run the serial builds; 150,000 the parallel kernels (scores, kappa, draw)
+@pytest.mark.parametrize(("rows", "strategy"), [(40_000, "opt-a"), (150_000, "proportional")])
+def test_thread_count_does_not_matter(rows: int, strategy: str) -> None:
+    script = _THREAD_SCRIPT.format(tests=os.path.dirname(__file__), rows=rows, strategy=strategy)
     results = []
     for threads in ("1", "2"):
         env = {**os.environ, "NUMBA_NUM_THREADS": threads}
@@ -186,6 +191,8 @@ def test_thread_count_does_not_matter() -> None:
     assert [r["threads"] for r in results] == [1, 2]
     assert results[0]["ids"] == results[1]["ids"]
     assert results[0]["prob"] == results[1]["prob"]
+    assert results[0]["offset"] == results[1]["offset"]
+    assert results[0]["kappa"] == results[1]["kappa"]
 
 
 @pytest.mark.parametrize("strategy", ["uniform", "proportional", "opt-a"])
