@@ -44,7 +44,9 @@ def test_water_filling_hits_target(dist: str, floor, rate: float) -> None:
     k = solve_kappa(h, target, floor=floor)
     assert _rel(expected_count(h, k, floor=floor), target) < 1e-9
     f = PI_EPS if floor is None else floor
-    assert k == pytest.approx(R.solve_kappa(h, np.ones(n), target, f, 1 / h.min()), rel=1e-9)
+    assert k == pytest.approx(
+        R.solve_kappa(h, np.ones(n), target, f, 1 / h.min(), np.zeros(1)), rel=1e-9
+    )
 
 
 def test_plain_scaling_undershoots_but_water_filling_does_not() -> None:
@@ -167,7 +169,11 @@ def test_unit_weights_are_the_bits_of_explicit_ones(n: int, floor: float) -> Non
     target = 0.2 * n
     k_max = 1.0 / h[h > 0].min()
     kernel = K.for_rows(K.solve_kappa, n)
-    assert kernel(h, unit, target, floor, k_max) == kernel(h, ones, target, floor, k_max)
+    e_unit, e_ones = np.zeros(1), np.zeros(1)
+    assert kernel(h, unit, target, floor, k_max, e_unit) == kernel(
+        h, ones, target, floor, k_max, e_ones
+    )
+    assert e_unit[0] == e_ones[0]
     assert solve_kappa(h, target, floor=floor) == solve_kappa(h, target, floor=floor, weights=ones)
 
 
@@ -180,3 +186,27 @@ def test_targets_next_to_every_row_kept(gap: float) -> None:
     k = solve_kappa(h, target)
     assert k == solve_kappa(h, target, weights=np.ones(h.size))
     assert expected_count(h, k) == pytest.approx(target, rel=1e-9)
+
+
+@pytest.mark.parametrize("dist", ["exponential", "lognormal", "ties", "two-values"])
+@pytest.mark.parametrize("floor", [None, 0.02])
+@pytest.mark.parametrize("n", [500, 70_000])
+def test_solver_expected_count_is_expected_counts_bits(dist: str, floor, n: int) -> None:
+    """The count the solver returns from its last pass is expected_count at kappa, bit for bit."""
+    from fastsample.core.strategies import effective_floor, water_filling_expected
+
+    rng = np.random.default_rng(n)
+    h = {
+        "exponential": rng.exponential(size=n),
+        "lognormal": rng.lognormal(0, 3, size=n),
+        "ties": np.repeat(rng.exponential(size=10), n // 10),
+        "two-values": np.r_[np.full(n // 2, 0.5), np.full(n - n // 2, 2.0)],  # bisection exits
+    }[dist]
+    for rate in (0.05, 0.4, 0.9, 0.999999):
+        target = rate * n
+        f = effective_floor(floor)
+        if f * n >= target:
+            continue
+        k, e = water_filling_expected(h, target, f, floor=floor)
+        assert k == solve_kappa(h, target, floor=floor)
+        assert e == expected_count(h, k, floor=floor)

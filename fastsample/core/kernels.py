@@ -620,26 +620,30 @@ def _weight(w, unit, i):
 
 @parallel_kernel
 def _piece(h, w, kappa, floor):
-    """Linear piece of g(k) = sum w clip(k h, floor, 1) that holds at k = kappa.
+    """Linear piece of g(k) = sum w clip(k h, floor, 1) that holds at k = kappa, and g(kappa).
 
     Sums are taken per fixed block and then over blocks in order, so the result is
-    bit-identical whatever the number of threads. ``w`` empty: unit weights.
+    bit-identical whatever the number of threads; g(kappa) has the bits of
+    ``expected_count(h, w, kappa, floor)`` (same blocks, same terms, same order), so the
+    solver needs no extra pass for it. ``w`` empty: unit weights.
     """
     n = h.shape[0]
     unit = w.shape[0] == 0
     nblocks = (n + BLOCK - 1) // BLOCK
-    part = np.empty((nblocks, 3))
+    part = np.empty((nblocks, 4))
     counts = np.empty((nblocks, 2), dtype=np.int64)
     for b in prange(nblocks):
         n_hi = 0.0
         n_lo = 0.0
         s_mid = 0.0
+        g = 0.0
         c_hi = 0
         c_lo = 0
-        # branches, not selects: few rows clip, and the sum's latency bounds the loop anyway
+        # branches, not selects: few rows clip, and the sums' latency bounds the loop anyway
         for i in range(b * BLOCK, min(n, (b + 1) * BLOCK)):
             x = h[i]
             v = kappa * x
+            g += _weight(w, unit, i) * _clip(v, floor)
             if v >= 1.0:
                 c_hi += 1
                 if not unit:
@@ -653,29 +657,32 @@ def _piece(h, w, kappa, floor):
         part[b, 0] = n_hi
         part[b, 1] = n_lo
         part[b, 2] = s_mid
+        part[b, 3] = g
         counts[b, 0] = c_hi
         counts[b, 1] = c_lo
-    tot = np.zeros(3)
+    tot = np.zeros(4)
     tot_c = np.zeros(2, dtype=np.int64)
     for b in range(nblocks):
-        for j in range(3):
+        for j in range(4):
             tot[j] += part[b, j]
         for j in range(2):
             tot_c[j] += counts[b, j]
     if unit:
         # a sum of ones is its count exactly, in any order
-        return float(tot_c[0]), float(tot_c[1]), tot[2], tot_c[0], tot_c[1]
-    return tot[0], tot[1], tot[2], tot_c[0], tot_c[1]
+        return float(tot_c[0]), float(tot_c[1]), tot[2], tot_c[0], tot_c[1], tot[3]
+    return tot[0], tot[1], tot[2], tot_c[0], tot_c[1], tot[3]
 
 
 @serial_kernel
-def solve_kappa(h, w, target, floor, k_max):
+def solve_kappa(h, w, target, floor, k_max, out_expected):
     """Solve sum_i w_i clip(kappa h_i, floor, 1) = target for kappa in (0, k_max].
 
     Safeguarded Newton on a piecewise-linear monotone function: on the piece holding the
     current guess the equation is linear, so its root is exact as soon as the root lies on
     that same piece; otherwise the bracket shrinks (bisection as the fallback). The caller
-    guarantees g(0) < target <= g(k_max). ``w`` empty: unit weights.
+    guarantees g(0) < target <= g(k_max). ``out_expected[0]`` receives
+    ``expected_count(h, w, kappa, floor)`` at the returned kappa (bit for bit), from the
+    step's own pass when it has one. ``w`` empty: unit weights.
     """
     # g(k) <= floor * W + k * sum(w h), so this k is a valid lower end of the bracket.
     unit = w.shape[0] == 0
@@ -687,37 +694,43 @@ def solve_kappa(h, w, target, floor, k_max):
         total_wh += wi * h[i]
     lo = (target - floor * total_w) / total_wh
     hi = k_max
+    g_hi = -1.0  # g(hi) once a step has evaluated it (k_max never is)
     if not lo < hi:
         lo = 0.0
     k = lo if lo > 0.0 else 0.5 * hi
     prev_hi = -1
     prev_lo = -1
     for _ in range(400):
-        n_hi, n_lo, s_mid, c_hi, c_lo = _piece(h, w, k, floor)
+        n_hi, n_lo, s_mid, c_hi, c_lo, g_k = _piece(h, w, k, floor)
         g = n_hi + floor * n_lo + k * s_mid
         if g == target:
+            out_expected[0] = g_k
             return k
         if c_hi == prev_hi and c_lo == prev_lo:
             # k was solved on this very piece: it is the root (up to rounding)
+            out_expected[0] = g_k
             return k
         if g < target:
             lo = k
         else:
             hi = k
+            g_hi = g_k
         prev_hi = c_hi
         prev_lo = c_lo
         if s_mid > 0.0:
             k_new = (target - n_hi - floor * n_lo) / s_mid
             if k_new == k:
+                out_expected[0] = g_k
                 return k
             if lo < k_new < hi:
                 k = k_new
                 continue
         prev_hi = -1  # a bisection step: the next piece was not solved for
         if hi - lo <= 1e-15 * hi:
-            return hi
+            break
         # geometric steps while the bracket spans orders of magnitude
         k = 0.5 * (lo + hi) if lo == 0.0 or hi / lo < 4.0 else math.sqrt(lo) * math.sqrt(hi)
+    out_expected[0] = g_hi if g_hi >= 0.0 else expected_count(h, w, hi, floor)
     return hi
 
 
@@ -796,4 +809,4 @@ register_serial(
     correct_proba,
     correct_log_odds,
 )
-register_serial(solve_kappa, _piece=serial_twin(_piece))
+register_serial(solve_kappa, _piece=serial_twin(_piece), expected_count=SERIAL[expected_count])

@@ -18,10 +18,9 @@ from fastsample.core.pilot import Pilot
 from fastsample.core.reference import relative_error
 from fastsample.core.strategies import (
     effective_floor,
-    expected_total,
     inclusion_scores,
     strategy_code,
-    water_filling,
+    water_filling_expected,
 )
 from fastsample.errors import InputError
 
@@ -229,10 +228,10 @@ def solve_plan(
         total = float(n_negatives)
     unit = weights is None and w.size == 0
     target = params.rate * total
-    kappa = water_filling(
+    kappa, expected = water_filling_expected(
         h, target, params.floor_value, weights=None if unit else w, floor=params.floor
     )
-    expected = expected_total(h, w, kappa, params.floor_value) if h.size else 0.0
+    expected = expected if h.size else 0.0
     return params.with_kappa(
         kappa, target, expected, method=method, info_inv=info_inv, columns=columns
     )

@@ -30,6 +30,7 @@ __all__ = [
     "solve_kappa",
     "strategy_code",
     "water_filling",
+    "water_filling_expected",
 ]
 _CODES = {
     "uniform": K.UNIFORM,
@@ -200,6 +201,14 @@ def water_filling(
     The scores, weights and target are checked here; ``floor`` (as asked) only words the
     error when the floor alone exceeds the target.
     """
+    return water_filling_expected(h, target, floor_value, weights=weights, floor=floor)[0]
+
+
+def water_filling_expected(
+    h: Any, target: float, floor_value: float, *, weights: Any = None, floor: Any = None
+) -> tuple[float, float]:
+    """:func:`water_filling` and the expected count at its kappa, bit for bit
+    :func:`expected_total`'s (the solver's last pass gives it when it can)."""
     hv = _float_1d(h, "scores")
     # min and max (NaN propagates) are the finiteness and sign checks and, for the usual
     # all-positive scores, k_max: no boolean mask or copy of the n scores
@@ -216,7 +225,7 @@ def water_filling(
         raise InputError(f"target must be a non-negative number, got {target!r}")
     total_w = _total(hv, w)
     if not hi_h > 0 or total_w == 0.0 or t == 0.0:
-        return 1.0
+        return 1.0, expected_total(hv, w, 1.0, f)
     min_positive = lo_h if lo_h > 0 else float(hv[hv > 0].min())
     with np.errstate(over="ignore", divide="ignore"):
         k_max = 1.0 / min_positive
@@ -225,13 +234,15 @@ def water_filling(
     if not _below_every_row_kept(hv, w, lo_h, t):
         g_max = K.for_rows(K.expected_count, hv.size)(hv, w, k_max, f)
         if t >= g_max:
-            return k_max
+            return k_max, g_max
     g_min = f * total_w
     if t <= g_min:
         raise InputError(
             f"floor {floor} alone keeps {g_min:.6g} expected negatives, above the target {t:.6g}"
         )
-    return float(K.for_rows(K.solve_kappa, hv.size)(hv, w, t, f, k_max))
+    out = np.zeros(1)
+    kappa = float(K.for_rows(K.solve_kappa, hv.size)(hv, w, t, f, k_max, out))
+    return kappa, float(out[0])
 
 
 def _below_every_row_kept(h: np.ndarray, w: np.ndarray, lo_h: float, target: float) -> bool:

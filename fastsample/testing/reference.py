@@ -172,14 +172,15 @@ def compact(out_idx, out_prob, out_offset, out_counts):
 
 
 def expected_count(h, w, kappa, floor):
-    """Twin of ``kernels.expected_count``."""
-    return float(np.sum(np.asarray(w) * np.clip(kappa * np.asarray(h), max(floor, PI_EPS), 1.0)))
+    """Twin of ``kernels.expected_count`` (an empty ``w``: unit weights)."""
+    w = np.asarray(w) if np.asarray(w).size else 1.0
+    return float(np.sum(w * np.clip(kappa * np.asarray(h), max(floor, PI_EPS), 1.0)))
 
 
-def solve_kappa(h, w, target, floor, k_max):
+def solve_kappa(h, w, target, floor, k_max, out_expected):
     """Twin of ``kernels.solve_kappa``: plain bisection on g(k) = sum w clip(k h, floor, 1)."""
     h = np.asarray(h, dtype=np.float64)
-    w = np.asarray(w, dtype=np.float64)
+    w = np.ones(h.shape[0]) if np.asarray(w).size == 0 else np.asarray(w, dtype=np.float64)
     lo, hi = 0.0, float(k_max)
     for _ in range(3000):
         mid = 0.5 * (lo + hi)
@@ -189,6 +190,7 @@ def solve_kappa(h, w, target, floor, k_max):
             lo = mid
         else:
             hi = mid
+    out_expected[0] = expected_count(h, w, hi, floor)
     return hi
 
 

@@ -161,7 +161,7 @@ def _solve_args(rng, n, dtype, contiguous):
     h = np.abs(_vec(rng, max(n, 1), np.float64, contiguous)) + 1e-3
     w = np.ones(h.shape[0])
     target = 0.3 * h.shape[0]
-    return h, w, target, K.PI_EPS, 1.0 / h.min()
+    return h, w, target, K.PI_EPS, 1.0 / h.min(), np.zeros(1)
 
 
 def _expected_args(rng, n, dtype, contiguous):
@@ -353,7 +353,7 @@ KERNELS: list[KernelCase] = [
         K.solve_kappa,
         R.solve_kappa,
         _solve_args,
-        (),
+        (5,),
         False,
         returns=True,
         bench_scale=0.02,
