@@ -82,7 +82,7 @@ def _max_words(df: Any, name: str) -> int:
     return (int(longest or 0) + 7) // 8
 
 
-def _key_word(frame: L.Frame, name: str, dtype: Any) -> L.Limbs:
+def _key_word(frame: L.Frame, name: str, dtype: Any) -> Any:
     F, types = L.functions(), spark_types()
     col = F.col(name)
     col = F.when(col.isNull(), _raise(F, f"key column {name!r} has a null value")).otherwise(col)
@@ -97,7 +97,7 @@ def _key_word(frame: L.Frame, name: str, dtype: Any) -> L.Limbs:
         word = F.unix_micros(col)
     else:  # integers and booleans: the two's-complement value
         word = col.cast("bigint")
-    return frame.bind(L.of_long(F.coalesce(word, F.lit(0).cast("bigint"))))
+    return frame.bind(F.coalesce(word, F.lit(0).cast("bigint")))
 
 
 def uniform_column(frame: L.Frame, keys: Sequence[str], seed: int) -> Any:
@@ -108,28 +108,27 @@ def uniform_column(frame: L.Frame, keys: Sequence[str], seed: int) -> Any:
     if len(words) == 1:
         word = words[0]
     else:
-        acc = [F.lit(v).cast("bigint") for v in L.const(K.COMPOSITE_TAG)]
+        acc = L.lit(int(K.COMPOSITE_TAG))
         for w in words:
-            acc = frame.bind(L.splitmix64(L.xor(acc, w), frame.bind))
+            acc = L.splitmix64(frame.bind(acc.bitwiseXOR(w)), frame.bind)
         word = acc
-    mixed = L.xor_const(word, L.const(int(seed_mix(seed))))
-    u = L.uniform(frame.bind(L.splitmix64(mixed, frame.bind)))
+    mixed = frame.bind(word.bitwiseXOR(L.lit(int(seed_mix(seed)))))
+    u = L.uniform(L.splitmix64(mixed, frame.bind))
     name = f"{frame.prefix}u"
     frame.df = frame.df.withColumn(name, u)
     return F.col(name)
 
 
-def _sigmoid(F: Any, x: Any) -> Any:
-    """``_sigmoid`` of the kernels: two branches, so neither overflows nor cancels."""
-    e = F.exp(x)
-    return F.when(x >= 0.0, F.lit(1.0) / (F.lit(1.0) + F.exp(-x))).otherwise(e / (F.lit(1.0) + e))
+def _sigmoid(F: Any, eta: Any, e: Any, sign: float = 1.0) -> Any:
+    """``sigmoid(sign * eta)`` of the kernels, given the bound ``e = exp(-|eta|)``: two branches."""
+    x = eta if sign > 0 else -eta
+    return F.when(x >= 0.0, F.lit(1.0) / (F.lit(1.0) + e)).otherwise(e / (F.lit(1.0) + e))
 
 
 def _clip(F: Any, v: Any, floor: float) -> Any:
-    """``_clip`` of the kernels, test by test."""
-    v = F.when(v > 1.0, F.lit(1.0)).otherwise(v)
-    v = F.when(v < floor, F.lit(floor)).otherwise(v)
-    return F.when(v < K.PI_EPS, F.lit(K.PI_EPS)).otherwise(v)
+    """``_clip`` of the kernels in their order; ``v`` is never NaN (the logit is checked), where
+    ``least``/``greatest`` would differ from the kernels' comparisons."""
+    return F.greatest(F.greatest(F.least(v, F.lit(1.0)), F.lit(floor)), F.lit(K.PI_EPS))
 
 
 def _clip_value(v: float, floor: float) -> float:
@@ -138,26 +137,39 @@ def _clip_value(v: float, floor: float) -> float:
     return K.PI_EPS if v < K.PI_EPS else v
 
 
-def _logit(F: Any, pilot: Any) -> Any:
+def _features(frame: L.Frame, pilot: Any) -> list[Any]:
+    """The pilot's features as doubles, null read as NaN (bound once, read by logit and check).
+
+    Non-null doubles keep the generated code of the logit and its check small: with null
+    handling for 16 features the loop outgrew 8 kB of bytecode, and the JIT does not compile
+    such methods (the stage ran interpreted, several times slower).
+    """
+    F = L.functions()
+    nan = F.lit(math.nan)
+    return frame.bind_all([F.coalesce(F.col(n).cast("double"), nan) for n in pilot.features])
+
+
+def _logit(F: Any, pilot: Any, x: list[Any]) -> Any:
+    """The logit in the kernels' order, ``((b + x_0 w_0) + x_1 w_1) + ...``, or the local
+    engine's error for a null, NaN or infinite one, naming the first bad feature (``v - v``
+    is NaN exactly for NaN and infinities)."""
     coef, intercept = pilot.linear
     eta = F.lit(float(intercept))
-    for name, w in zip(pilot.features, coef, strict=True):
-        eta = eta + F.col(name).cast("double") * F.lit(float(w))
-    bad = eta.isNull() | F.isnan(eta) | (F.abs(eta) == math.inf)
-    # the local engine names the first feature with a null, NaN or infinite value
-    why: Any = _raise(F, "pilot logits overflow: features too large for the pilot's weights")
-    for name in reversed(pilot.features):
-        x = F.col(name).cast("double")
-        why = F.when(
-            x.isNull() | F.isnan(x) | (F.abs(x) == math.inf),
-            _raise(F, f"feature column {name!r} contains null, NaN or infinite values"),
-        ).otherwise(why)
-    return F.when(bad, why).otherwise(eta)
+    for xj, w in zip(x, coef, strict=True):
+        eta = eta + xj * F.lit(float(w))
+    messages = [
+        f"feature column {n!r} contains null, NaN or infinite values" for n in pilot.features
+    ]
+    messages.append("pilot logits overflow: features too large for the pilot's weights")
+    # one array lookup rather than a branch per feature: the per-feature branches were a
+    # third of the generated loop
+    flags = F.array(*[F.isnan(xj - xj) for xj in x], F.lit(True))
+    why = F.element_at(F.array(*map(F.lit, messages)), F.array_position(flags, True).cast("int"))
+    return eta, why
 
 
-def _norm(F: Any, code: int, pilot: Any, info_inv: Any) -> Any:
+def _norm(F: Any, code: int, x: list[Any], info_inv: Any) -> Any:
     """``_row_norm`` of the kernels: sums from 0.0 in column order, then the square root."""
-    x = [F.col(f).cast("double") for f in pilot.features]
     if code == K.OPT_L:
         terms = [v * v for v in x]
     else:
@@ -175,15 +187,15 @@ def _norm(F: Any, code: int, pilot: Any, info_inv: Any) -> Any:
 
 
 def _label(F: Any, label: str) -> Any:
+    """``y == 1`` for a 0/1 label; anything else fails the job with core.validation's wording."""
     y = F.col(label)
     yv = y.cast("double")
-    # the one wording of core.validation.label_error, completed with the value in the job
     stem = str(label_error(label, ""))
-    bad = F.concat(F.lit(f"{stem}value "), y.cast("string"))
+    why = F.coalesce(
+        F.concat(F.lit(f"{stem}value "), y.cast("string")), F.lit(str(label_error(label, "null")))
+    )
     return (
-        F.when(y.isNull(), _raise(F, str(label_error(label, "null"))))
-        .when(~yv.isin(0.0, 1.0), _raise(F, bad))
-        .otherwise(yv == 1.0)
+        F.when(yv == 1.0, F.lit(True)).when(yv == 0.0, F.lit(False)).otherwise(F.raise_error(why))
     )
 
 
@@ -193,19 +205,18 @@ def apply_native(
     """The sample as a lazy Spark DataFrame computed by SQL expressions only."""
     F = L.functions()
     columns = list(df.columns)
-    prefix = _prefix(columns)
-    frame = L.Frame(df, prefix)
+    frame = L.Frame(df, _prefix(columns))
     u = uniform_column(frame, keys, plan.seed)
     code = strategy_code(plan.strategy)
     floor = effective_floor(plan.floor)
     kappa = float(plan.kappa)
-    names = {n: f"{prefix}{n}" for n in ("y", "eta", "a0", "a1")}
-    sdf = frame.df.withColumn(names["y"], _label(F, label))
-    y = F.col(names["y"])
+    y = frame.bind(_label(F, label))
     a1: Any = F.lit(1.0)
     if pilot is not None:
-        sdf = sdf.withColumn(names["eta"], _logit(F, pilot))
-        eta = F.col(names["eta"])
+        x = _features(frame, pilot)
+        raw, why = _logit(F, pilot, x)
+        raw = frame.bind(raw)
+        eta = frame.bind(F.when(F.isnan(raw - raw), F.raise_error(why)).otherwise(raw))
     if code == K.UNIFORM:
         a0_value = _clip_value(kappa * 1.0, floor)
         a0: Any = F.lit(a0_value)
@@ -213,21 +224,25 @@ def apply_native(
         if pilot is not None:  # the logit is still checked, as the kernels do
             a0 = F.when(eta.isNotNull(), a0)
     else:
-        p = _sigmoid(F, eta)
+        # sigmoid(eta) and sigmoid(-eta) share exp(-|eta|), as in the kernels
+        e = frame.bind(F.exp(-F.abs(eta)))
+        p = _sigmoid(F, eta, e)
         if code in (K.PROPORTIONAL, K.LCC):
             h0 = p
         else:
-            norm = _norm(F, code, pilot, plan.info_inv)
-            h0 = p * F.sqrt(_sigmoid(F, -eta)) * norm
-        sdf = sdf.withColumn(names["a0"], _clip(F, F.lit(kappa) * h0, floor))
-        a0 = F.col(names["a0"])
+            norm = _norm(F, code, x, plan.info_inv)
+            h0 = p * F.sqrt(_sigmoid(F, eta, e, -1.0)) * norm
+        a0 = frame.bind(_clip(F, F.lit(kappa) * h0, floor))
         if code == K.LCC:
-            sdf = sdf.withColumn(names["a1"], _clip(F, F.lit(kappa) * _sigmoid(F, -eta), floor))
-            a1 = F.col(names["a1"])
+            a1 = frame.bind(_clip(F, F.lit(kappa) * _sigmoid(F, eta, e, -1.0), floor))
         offset = F.log(a1) - F.log(a0)
-    a = F.when(y, a1).otherwise(a0)
+    a = frame.bind(F.when(y, a1).otherwise(a0))
+    # The filter must not be pushed below the projections above: Catalyst would substitute
+    # every bound column back into one expression tree (1.6 MB of plan text for 16 features,
+    # 26x slower). A non-deterministic projection is the barrier it respects.
+    keep = frame.bind(F.when(F.spark_partition_id() >= 0, u < a))
     cols = plan.columns
-    return sdf.filter(u < a).select(
+    return frame.df.filter(keep).select(
         *[F.col(c) for c in columns],
         a.alias(cols.prob),
         (F.lit(1.0) / a).alias(cols.weight),
