@@ -40,14 +40,14 @@ def sample_spark(
     those of :func:`fastsample.sample_frame` / ``sample_parquet`` for the same data, key,
     seed, pilot and kappa, whatever the partitioning or row order. Two ways to compute them:
 
-    * ``"native"`` (on request; possible for a linear pilot or none): Spark SQL expressions
-      only, no Python worker (the executors need no fastsample, no Python at all). Not the
-      default yet: measured slower than mapInArrow (its plan outgrows Spark's generated-code
-      size limit). Same rows;
-      probabilities and offsets within 1e-15 relative (Spark's ``exp``/``log`` are
-      ``StrictMath``'s, which differ from the C library's by 1 ulp on some arguments; see
-      :mod:`fastsample.engines.spark.native`).
-    * ``"arrow"`` (what ``"auto"`` runs): the local kernels on each Arrow batch inside
+    * ``"native"`` (what ``"auto"`` runs for a linear pilot or none, with integer, boolean,
+      date or timestamp keys): Spark SQL expressions only, no Python worker (the executors
+      need no fastsample, no Python at all), at about the speed of a plain PySpark query.
+      Same rows; probabilities and offsets within 1e-15 relative (Spark's ``exp``/``log``
+      are ``StrictMath``'s, which differ from the C library's by 1 ulp on some arguments;
+      see :mod:`fastsample.engines.spark.native`).
+    * ``"arrow"`` (what ``"auto"`` runs otherwise: non-linear pilots, string or binary keys,
+      which the kernels hash faster): the local kernels on each Arrow batch inside
       ``mapInArrow``; bit for bit the local values. The workers must import
       fastsample: a one-line error says how to fix it before the job runs.
 
@@ -122,9 +122,9 @@ def sample_spark(
     if path == "native" and why is not None:
         raise InputError(f"the native Spark path cannot run this sample: {why}")
     if path == "auto" and why is None:
-        # measured in scripts/bench_spark.py (16 features): the native plan outgrows Spark's
-        # generated-code limit and ran at 0.04x of plain PySpark, mapInArrow at 0.30x
-        why = slow_keys(df, keys) or "mapInArrow measured faster (path='native' to force it)"
+        # measured in scripts/bench_spark.py: string keys hashed natively run far slower than
+        # the kernels; integer keys run at the speed of plain PySpark
+        why = slow_keys(df, keys)
     if path == "native" or (path == "auto" and why is None):
         log.info("sample_spark: native Spark SQL path (no Python workers)")
         return apply_native(df, plan, pilot_obj, label, feats, keys)
@@ -156,5 +156,4 @@ def spark_path(
     stub = plan_sampling([1.0], strategy=strategy, rate=1.0, seed=0, info_inv=info)
     keys = key_names(key)
     why = unsupported(df, pilot_obj, stub, keys) or slow_keys(df, keys)
-    why = why or "mapInArrow measured faster (path='native' to force it)"
     return ("native", None) if why is None else ("arrow", why)

@@ -1,0 +1,171 @@
+"""The native Spark path (SQL expressions only) keeps the local engine's rows on 1M rows.
+
+Integer, string and composite keys; one, three and seven partitions, shuffled; Spark's ANSI
+mode on (64-bit overflow raises, so the hash must never overflow); no Python worker in the
+executed plan. One SparkSession and one cached 1M-row DataFrame for the module.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import warnings
+
+import numpy as np
+import polars as pl
+import pytest
+from test_spark import _assert_same, _to_polars  # the module that skips without Java
+
+from fastsample.core.pilot_fit import fit_pilot
+from fastsample.engines.memory import sample_frame
+
+pytestmark = [
+    pytest.mark.spark,
+    pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas"),
+]
+
+N = 1_000_000
+FEATURES = ["f0", "f1", "f2", "f3"]
+KEYS = {"integer": "id", "string": "sid", "composite": ["sid", "id"]}
+
+
+@pytest.fixture(scope="module")
+def spark():
+    from fastsample.engines.spark import local_session
+
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        session = local_session(2, **{"spark.driver.memory": "2g"})
+    session.sparkContext.setLogLevel("ERROR")
+    session.conf.set("spark.sql.ansi.enabled", "true")
+    return session
+
+
+@pytest.fixture(scope="module")
+def data() -> pl.DataFrame:
+    rng = np.random.default_rng(2026)
+    X = rng.normal(size=(N, len(FEATURES)))
+    logit = -4.0 + X @ np.array([1.0, -0.6, 0.8, 0.3])
+    y = (rng.random(N) < 1.0 / (1.0 + np.exp(-logit))).astype(np.int32)
+    # spread over the whole int64 range, negative values included, in shuffled order
+    ids = rng.permutation(np.arange(N, dtype=np.int64) - N // 2) * np.int64(9_223_372_036_851)
+    # 1 to 3 eight-byte words, multi-byte UTF-8 in some
+    sids = [f"u{i}" if i % 3 else f"ü-{i}-{i % 97}" for i in ids]
+    return pl.DataFrame(
+        {
+            "id": ids,
+            "sid": sids,
+            "f0": X[:, 0].astype(np.float32),
+            "f1": X[:, 1],
+            "f2": X[:, 2].astype(np.float32),
+            "f3": X[:, 3],
+            "y": y,
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def pilot(data):
+    return fit_pilot(data, data["y"].to_numpy(), features=FEATURES, seed=5, label="y")
+
+
+@pytest.fixture(scope="module")
+def sdf(spark, data):
+    df = spark.createDataFrame(data.to_arrow()).cache()
+    df.count()
+    return df
+
+
+def _cases(sdf, data, kind):
+    """(name, Spark partitioning, the same rows locally): the full 1M rows shuffled into 7
+    partitions for every key; 1 and 3 partitions on all rows for integer keys, on a fifth of
+    them for string and composite keys (hashed natively at a tenth of the speed)."""
+    from pyspark.sql import functions as F
+
+    yield "7 partitions, shuffled", sdf.repartition(7).orderBy(F.rand(3)), data
+    if kind != "integer":
+        sdf, data = sdf.filter("id % 5 = 0"), data.filter(pl.col("id") % 5 == 0)
+    yield "1 partition", sdf.coalesce(1), data
+    yield "3 partitions", sdf.repartition(3), data
+
+
+@pytest.mark.parametrize("kind", list(KEYS))
+def test_native_keeps_the_local_rows(spark, sdf, data, pilot, kind):
+    """Same kept rows as sample_frame, probabilities and offsets within 1e-15 relative."""
+    from fastsample.engines.spark import sample_spark
+    from fastsample.engines.spark.native import python_in_plan
+
+    assert spark.conf.get("spark.sql.ansi.enabled") == "true"
+    key = KEYS[kind]
+    for name, part, rows in _cases(sdf, data, kind):
+        local, info = sample_frame(
+            rows, label="y", pilot=pilot, rate=0.05, seed=11, key=key, return_info=True
+        )
+        # a real sample: all positives and a small fraction of the negatives
+        assert info["rows_out"] < 0.1 * rows.height
+        out = sample_spark(part, label="y", pilot=pilot, key=key, plan=info["plan"], path="native")
+        remote = _to_polars(out)
+        assert remote.height == info["rows_out"], name
+        _assert_same(local, remote)
+        assert python_in_plan(out) == [], name
+
+
+@pytest.mark.parametrize("strategy", ["uniform", "lcc", "opt-l"])
+def test_native_strategies_keep_the_local_rows(spark, sdf, data, pilot, strategy):
+    from fastsample.engines.spark import sample_spark
+
+    sub = data.filter(pl.col("id") % 5 == 0)
+    local, info = sample_frame(
+        sub,
+        label="y",
+        pilot=pilot,
+        strategy=strategy,
+        rate=0.1,
+        seed=4,
+        key="id",
+        return_info=True,
+    )
+    out = sample_spark(
+        sdf.filter("id % 5 = 0").repartition(3),
+        label="y",
+        pilot=pilot,
+        key="id",
+        plan=info["plan"],
+        path="native",
+    )
+    _assert_same(local, _to_polars(out), exact=strategy == "uniform")
+
+
+def test_python_in_plan_sees_the_arrow_path(sdf, pilot):
+    """The plan check is not vacuous: the mapInArrow path shows its Python operator."""
+    from fastsample.engines.spark import sample_spark
+    from fastsample.engines.spark.native import python_in_plan
+
+    out = sample_spark(sdf.limit(1000), label="y", pilot=pilot, key="id", rate=0.5, path="arrow")
+    out.collect()
+    assert python_in_plan(out)
+
+
+def test_auto_runs_native_for_integer_keys_and_says_so(sdf, pilot, caplog):
+    from fastsample.engines.spark import sample_spark, spark_path
+    from fastsample.engines.spark.native import python_in_plan
+
+    assert spark_path(sdf, pilot=pilot, key="id") == ("native", None)
+    assert spark_path(sdf, pilot=None, key="id", strategy="uniform") == ("native", None)
+    route, why = spark_path(sdf, pilot=pilot, key="sid")
+    assert route == "arrow" and "sid" in why
+    with caplog.at_level(logging.INFO, logger="fastsample.spark"):
+        out = sample_spark(sdf, label="y", pilot=pilot, key="id", rate=0.05, seed=1)
+    assert "native Spark SQL path" in caplog.text
+    assert python_in_plan(out) == []
+
+
+def test_native_reports_a_bad_feature_by_name(spark, pilot):
+    from fastsample.engines.spark import sample_spark
+
+    rows = [(1, 0.0, 1.0, 2.0, 3.0, 0), (2, 0.5, float("nan"), 1.0, 1.0, 1)]
+    bad = spark.createDataFrame(rows, ["id", *FEATURES, "y"])
+    with pytest.raises(Exception, match="feature column 'f1' contains null, NaN or infinite"):
+        sample_spark(bad, label="y", pilot=pilot, key="id", rate=0.5, path="native").collect()
