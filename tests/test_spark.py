@@ -235,22 +235,25 @@ def test_exact_mode_kappa_equals_in_memory_solve(sdf, data, pilot, rate, floor):
 
 
 def test_exact_mode_refines_straddling_bins(sdf, data, pilot, monkeypatch):
-    """With a tiny collection limit the histogram is refined instead: same kappa."""
+    """With a tiny collection cap the straddling bins are split in a further Spark pass."""
+    import fastsample.core.kappa as core_kappa
     import fastsample.engines.spark.exact as fs
 
     ref = fs.plan_spark(sdf, label="y", pilot=pilot, rate=0.6, seed=2, floor=0.05, exact=True)
-    calls = []
-    histogram = fs._histogram
+    requests = []
 
-    def counting(*args, **kwargs):
-        calls.append(args[6])  # the bin scale of each pass
-        return histogram(*args, **kwargs)
+    def counting(hist, target, floor, refine):
+        def recorded(request):
+            requests.append(request)
+            return refine(request)
 
-    monkeypatch.setattr(fs, "_histogram", counting)
-    monkeypatch.setattr(fs, "_COLLECT_ROWS", 3)
+        return core_kappa.exact_kappa(hist, target, floor, recorded)
+
+    monkeypatch.setattr(fs, "exact_kappa", counting)
+    monkeypatch.setattr(core_kappa, "COLLECT_CAP", 3)
     fine = fs.plan_spark(sdf, label="y", pilot=pilot, rate=0.6, seed=2, floor=0.05, exact=True)
-    assert len(calls) >= 2 and calls[1] > calls[0]  # it did refine
-    assert fine.kappa == pytest.approx(ref.kappa, rel=1e-11)
+    assert any(r.split for r in requests)  # it did split bins on the executors
+    assert fine.kappa == pytest.approx(ref.kappa, rel=1e-12)
 
 
 def test_uniform_without_pilot(sdf, data):
@@ -340,19 +343,14 @@ def test_same_sample_as_sample_parquet(spark, tmp_path, parquet_file, pilot, exa
     local = pl.read_parquet(out)
     sdf = spark.read.parquet(str(parquet_file))
     plan = plan_spark(sdf, **{k: v for k, v in args.items() if k != "key"}, exact=exact)
-    if not exact:
-        assert plan.kappa == rep.kappa
-    else:
-        # Both solve the same equation over the same scores with sums in another order.
-        assert plan.kappa == pytest.approx(rep.kappa, rel=1e-11)
+    # one-pass: the same reference sample; exact: core.kappa's algorithm on both sides (exact
+    # integer bin sums, sorted collected scores), so kappa is bit for bit whatever the order
+    assert plan.kappa == rep.kappa
     for part in (sdf.repartition(2), sdf.repartition(5, "id").orderBy(F.rand(1))):
-        remote = _to_polars(sample_spark(part, **args, exact=exact))
-        if not exact:
-            _assert_same(local, remote)
-        else:
-            a, b = _sorted(local), _sorted(remote)
-            assert a["id"].to_list() == b["id"].to_list()
-            np.testing.assert_allclose(b["sampling_prob"], a["sampling_prob"], rtol=1e-11)
+        assert plan_spark(part, **{k: v for k, v in args.items() if k != "key"}, exact=exact) == (
+            plan
+        )
+        _assert_same(local, _to_polars(sample_spark(part, **args, exact=exact)))
 
 
 def test_train_pilot_spark_is_train_pilot(spark, sdf, data, parquet_file):

@@ -8,14 +8,12 @@ executed plan. One SparkSession and one cached 1M-row DataFrame for the module.
 from __future__ import annotations
 
 import logging
-import os
-import sys
-import warnings
 
 import numpy as np
 import polars as pl
 import pytest
-from test_spark import _assert_same, _to_polars  # the module that skips without Java
+from test_spark import _assert_same, _to_polars
+from test_spark import spark as spark_session  # noqa: F401  (the session fixture `spark`)
 
 from fastsample.core.pilot_fit import fit_pilot
 from fastsample.engines.memory import sample_frame
@@ -30,17 +28,10 @@ FEATURES = ["f0", "f1", "f2", "f3"]
 KEYS = {"integer": "id", "string": "sid", "composite": ["sid", "id"]}
 
 
-@pytest.fixture(scope="module")
-def spark():
-    from fastsample.engines.spark import local_session
-
-    os.environ["PYSPARK_PYTHON"] = sys.executable
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        session = local_session(2, **{"spark.driver.memory": "2g"})
-    session.sparkContext.setLogLevel("ERROR")
-    session.conf.set("spark.sql.ansi.enabled", "true")
-    return session
+@pytest.fixture(scope="module", autouse=True)
+def ansi(spark):
+    """Spark 4's default, set explicitly: 64-bit overflow raises."""
+    spark.conf.set("spark.sql.ansi.enabled", "true")
 
 
 @pytest.fixture(scope="module")

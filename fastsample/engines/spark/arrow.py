@@ -11,15 +11,12 @@ from typing import Any
 
 import numpy as np
 
+from fastsample.core.kappa import Refinement, refine_part, score_bits, top_partial
 from fastsample.core.plan import SamplingPlan
 from fastsample.core.strategies import strategy_code
 from fastsample.engines.batch import batch_scores, draw_indices, label_array
 from fastsample.engines.spark.session import broadcast, spark_types
 from fastsample.engines.stream import kept_rows
-from fastsample.errors import InputError
-
-# Bin id of zero scores (log2 is -inf there): below every real bin.
-ZERO_BIN = -(2**62)
 
 
 def needed(label: str, features: Sequence[str], keys: Sequence[str]) -> list[str]:
@@ -80,82 +77,64 @@ def draw_batches(
         yield kept_rows(batch, drawn, schema)
 
 
-def histogram_batches(
+# Rows of the exact-kappa passes (:func:`kappa_batches`): what each row carries.
+KAPPA_SCHEMA = "kind int, j int, idx long, count long, hi long, lo long, value double"
+TOP, COLLECT, SPLIT = 0, 1, 2
+
+
+def kappa_batches(
     batches: Iterator[Any],
     pilot_handle: Any,
     strategy: str,
     info_inv: np.ndarray | None,
     label: str,
     features: list[str],
-    scale: float,
-    ranges: np.ndarray,
+    request: Refinement | None,
 ) -> Iterator[Any]:
-    """Per-batch histogram of the negatives' scores: (bin, count, sum, min, max) rows.
+    """One partition's partial of the exact-kappa pass of :mod:`fastsample.core.kappa`.
 
-    ``ranges`` (k x 2, sorted, disjoint) restricts the rows to scores inside one of them;
-    an empty array means every negative.
+    ``request=None``: the top-level histogram (``top_partial``) of the partition's
+    negatives; otherwise its ``refine_part`` answer: the collected scores and the non-empty
+    sub-bins. Rows follow :data:`KAPPA_SCHEMA`; the driver merges them in any order.
     """
     import pyarrow as pa
 
     pilot = pilot_handle.value
     cols = needed(label, features, [])
-    for _batch, view in views(batches, cols):
-        h0 = negative_scores(view, label, pilot, strategy, info_inv)
-        if h0.size and not np.isfinite(h0).all():
-            raise InputError("pilot scores contain NaN or infinite values")
-        h0 = in_ranges(h0, ranges)
-        if h0.size == 0:
+    parts = [
+        score_bits(negative_scores(view, label, pilot, strategy, info_inv))
+        for _batch, view in views(batches, cols)
+    ]
+    bits = np.concatenate(parts) if parts else np.zeros(0, np.uint64)
+    out: list[tuple[int, int, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+    if request is None:
+        idx, count, hi, lo = top_partial(bits)
+        out.append((TOP, 0, idx, count, hi, lo, np.zeros(idx.size)))
+    else:
+        part = refine_part(bits, request)
+        for j, found in enumerate(part.values):
+            v = np.concatenate(found) if found else np.zeros(0)
+            fill = np.zeros(v.size, np.int64)
+            out.append((COLLECT, j, fill, fill, fill, fill, v))
+        for j in range(len(request.split)):
+            nz = np.flatnonzero(part.count[j])
+            sub = (part.count[j][nz], part.hi[j][nz], part.lo[j][nz])
+            out.append((SPLIT, j, nz.astype(np.int64), *sub, np.zeros(nz.size)))
+    for kind, j, idx, count, hi, lo, value in out:
+        n = value.size  # every array of a group has this length
+        if n == 0:
             continue
-        b = bin_ids(h0, scale)
-        order = np.argsort(b, kind="stable")
-        b, hs = b[order], h0[order]
-        starts = np.flatnonzero(np.r_[True, b[1:] != b[:-1]])
         yield pa.RecordBatch.from_pydict(
             {
-                "bin": pa.array(b[starts], pa.int64()),
-                "n": pa.array(np.diff(np.r_[starts, b.size]), pa.int64()),
-                "s": pa.array(np.add.reduceat(hs, starts), pa.float64()),
-                "lo": pa.array(np.minimum.reduceat(hs, starts), pa.float64()),
-                "hi": pa.array(np.maximum.reduceat(hs, starts), pa.float64()),
+                "kind": pa.array(np.full(n, kind, np.int32)),
+                "j": pa.array(np.full(n, j, np.int32)),
+                "idx": pa.array(idx, pa.int64()),
+                "count": pa.array(count, pa.int64()),
+                "hi": pa.array(hi, pa.int64()),
+                "lo": pa.array(lo, pa.int64()),
+                "value": pa.array(value, pa.float64()),
             }
         )
-
-
-def scores_batches(
-    batches: Iterator[Any],
-    pilot_handle: Any,
-    strategy: str,
-    info_inv: np.ndarray | None,
-    label: str,
-    features: list[str],
-    ranges: np.ndarray,
-) -> Iterator[Any]:
-    """The negatives' scores that fall inside ``ranges`` (for the exact solve)."""
-    import pyarrow as pa
-
-    pilot = pilot_handle.value
-    cols = needed(label, features, [])
-    for _batch, view in views(batches, cols):
-        h0 = negative_scores(view, label, pilot, strategy, info_inv)
-        h0 = in_ranges(h0, ranges)
-        if h0.size:
-            yield pa.RecordBatch.from_pydict({"h": pa.array(h0, pa.float64())})
-
-
-def bin_ids(h: np.ndarray, scale: float) -> np.ndarray:
-    with np.errstate(divide="ignore"):
-        b = np.floor(np.log2(h) * scale)
-    out = np.where(h > 0, b, 0).astype(np.int64)
-    out[h <= 0] = ZERO_BIN
-    return out
-
-
-def in_ranges(h: np.ndarray, ranges: np.ndarray) -> np.ndarray:
-    if ranges.shape[0] == 0:
-        return h
-    i = np.searchsorted(ranges[:, 0], h, side="right") - 1
-    ok = (i >= 0) & (h <= ranges[np.clip(i, 0, None), 1])
-    return h[ok]
 
 
 def case_control_batches(

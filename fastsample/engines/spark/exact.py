@@ -1,9 +1,10 @@
 """Planning on Spark: the one-pass kappa (the local engine's, bit for bit) and the exact mode.
 
-The exact mode solves the water-filling equation over every negative with Spark jobs and
-bounded driver memory: the negatives' scores come from the local kernels inside
-``mapInArrow`` (so the workers need fastsample), binned on a log scale, refined where a bin
-straddles a clipping threshold, and the few straddling scores collected.
+The exact mode is the local engine's algorithm (:mod:`fastsample.core.kappa`) with Spark jobs
+as its passes and bounded driver memory: the negatives' scores come from the local kernels
+inside ``mapInArrow`` (so the workers need fastsample), each partition returns its partial
+(a histogram of bit patterns with exact significand sums, then the answers to refinements)
+and the driver merges them: the same kappa as ``sample_parquet(..., exact=True)``.
 """
 
 from __future__ import annotations
@@ -13,26 +14,19 @@ from typing import Any
 
 import numpy as np
 
-from fastsample.core.optional import require
+from fastsample.core.kappa import RefinedPart, Refinement, TopHistogram, exact_kappa
 from fastsample.core.plan import (
     OutputColumns,
     SamplingPlan,
     check_rate,
     plan_from_pilot,
     plan_sampling,
+    resolve_parameters,
 )
-from fastsample.core.strategies import effective_floor, solve_kappa, strategy_code
-from fastsample.engines.spark.arrow import histogram_batches, needed, scores_batches
+from fastsample.core.strategies import strategy_code
+from fastsample.engines.spark.arrow import COLLECT, KAPPA_SCHEMA, SPLIT, kappa_batches, needed
 from fastsample.engines.spark.session import broadcast, check_columns, check_workers, resolve_pilot
-from fastsample.errors import FastsampleError, InputError
-
-# Exact mode: log2-histogram resolution of the first pass (bins per octave), the factor by
-# which each refinement pass divides the bins that straddle a threshold, and the number of
-# straddling rows that are small enough to collect to the driver.
-_BINS_PER_OCTAVE = 64
-_REFINE = 1024
-_MAX_REFINE = 3
-_COLLECT_ROWS = 2_000_000
+from fastsample.errors import InputError
 
 
 def plan_spark(
@@ -52,11 +46,10 @@ def plan_spark(
 
     One-pass mode (default) estimates kappa on the driver from the pilot's reference sample
     of negatives, exactly as the local engine does, so both give the same kappa bit for bit.
-    ``exact=True`` solves the water-filling equation over every negative of ``df`` with Spark
-    jobs and bounded driver memory: a log-scale histogram of the scores (count, sum, min,
-    max per bin), refined where a bin straddles a clipping threshold, then the few straddling
-    scores collected and solved with :func:`fastsample.core.strategies.solve_kappa`. ``df`` must
-    then be deterministic (cache it if it is computed with random expressions).
+    ``exact=True`` solves the water-filling equation over every negative of ``df`` with
+    :func:`fastsample.core.kappa.exact_kappa`, each pass a Spark job (partials per partition,
+    merged on the driver): the same kappa as ``sample_parquet(..., exact=True)`` bit for bit.
+    ``df`` must then be deterministic (cache it if it is computed with random expressions).
 
     Parameters
     ----------
@@ -76,77 +69,34 @@ def plan_spark(
     info_inv = pilot_obj.info_inv if pilot_obj is not None else None
     if strategy == "opt-a" and info_inv is None:
         raise InputError("strategy 'opt-a' needs a pilot with an information matrix (fit_pilot)")
+    if pilot_obj is None:
+        # uniform without a pilot, h = 1 for every row: kappa is the rate (one-pass) or the
+        # root over the negatives' count (exact)
+        n0 = [float(df.filter(df[label] == 0).count())] if exact else None
+        return plan_sampling(
+            np.ones(1),
+            strategy=strategy,
+            rate=r,
+            seed=seed,
+            floor=floor,
+            weights=None if n0 is None else np.array(n0),
+            columns=cols,
+            method="exact" if exact else "pilot-sample",
+        )
     if not exact:
-        if pilot_obj is None:
-            # uniform without a pilot: h = 1 for every row, kappa = rate.
-            return plan_sampling(
-                np.ones(1),
-                strategy=strategy,
-                rate=r,
-                seed=seed,
-                floor=floor,
-                columns=cols,
-                method="pilot-sample",
-            )
         return plan_from_pilot(
             pilot_obj, strategy=strategy, rate=r, seed=seed, floor=floor, columns=cols
         )
-    h, w = _exact_scores(df, pilot_obj, strategy, info_inv, label, feats, r, floor)
-    return plan_sampling(
-        h,
-        strategy=strategy,
-        rate=r,
-        seed=seed,
-        floor=floor,
-        weights=w,
-        info_inv=info_inv,
-        columns=cols,
-        method="exact",
+    kappa, target, expected = _exact_kappa(
+        df, pilot_obj, strategy, info_inv, label, feats, r, floor
+    )
+    params = resolve_parameters(strategy, r, floor, seed)
+    return params.with_kappa(
+        kappa, target, expected, method="exact", info_inv=info_inv, columns=cols
     )
 
 
-def _histogram(
-    df: Any,
-    handle: Any,
-    strategy: str,
-    info_inv: Any,
-    label: str,
-    feats: list[str],
-    scale: float,
-    ranges: np.ndarray,
-) -> np.ndarray:
-    """(bin, n, sum, lo, hi) rows of the negatives' score histogram, as a float64 matrix."""
-    F = require("pyspark.sql.functions", "spark")
-    cols = needed(label, feats, [])
-
-    def fn(batches: Iterator[Any]) -> Iterator[Any]:
-        return histogram_batches(batches, handle, strategy, info_inv, label, feats, scale, ranges)
-
-    rows = (
-        df.select(*cols)
-        .mapInArrow(fn, "bin long, n long, s double, lo double, hi double")
-        .groupBy("bin")
-        .agg(
-            F.sum("n").alias("n"),
-            F.sum("s").alias("s"),
-            F.min("lo").alias("lo"),
-            F.max("hi").alias("hi"),
-        )
-        .collect()
-    )
-    out = np.array([[r["n"], r["s"], r["lo"], r["hi"]] for r in rows], dtype=np.float64)
-    return out.reshape(-1, 4)
-
-
-def _bracket(bins: np.ndarray, target: float, floor: float | None) -> tuple[float, float]:
-    """kappa range that must hold the root: scores at their bin's max, then at its min."""
-    n, lo, hi = bins[:, 0], bins[:, 2], bins[:, 3]
-    return solve_kappa(hi, target, floor=floor, weights=n), solve_kappa(
-        lo, target, floor=floor, weights=n
-    )
-
-
-def _exact_scores(
+def _exact_kappa(
     df: Any,
     pilot: Any,
     strategy: str,
@@ -155,78 +105,45 @@ def _exact_scores(
     feats: list[str],
     rate: float,
     floor: float | None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Scores and weights whose water-filling root is the root over every negative.
+) -> tuple[float, float, float]:
+    """``(kappa, target, expected)`` by :func:`fastsample.core.kappa.exact_kappa`.
 
-    Bins that lie on one linear piece of ``g(k) = sum clip(k h, floor, 1)`` for every kappa
-    in the bracket become one weighted row (their mean score and count: exact on that
-    piece); bins that straddle a threshold are refined, then their scores are collected.
+    Each pass is one ``mapInArrow`` job whose partitions return their partials (the top-level
+    histogram, then the answers to each refinement), merged on the driver: the same exact
+    integer sums and sorted scores as the local engine's, so the same kappa bit for bit.
     """
-    if pilot is None:
-        n0 = df.filter(df[label] == 0).count()
-        return np.ones(1), np.array([float(n0)])
     check_workers(df)
     handle = broadcast(df, pilot)
-    f = effective_floor(floor)
-    scale = float(_BINS_PER_OCTAVE)
-    bins = _histogram(df, handle, strategy, info_inv, label, feats, scale, np.zeros((0, 2)))
-    n0 = float(bins[:, 0].sum())
-    if n0 == 0:
-        return np.zeros(0), np.zeros(0)
-    target = rate * n0
-    for level in range(_MAX_REFINE + 1):
-        k_lo, k_hi = _bracket(bins, target, floor)
-        lo, hi = bins[:, 2], bins[:, 3]
-        single = lo == hi
-        above = lo * k_lo >= 1.0
-        below = hi * k_hi <= f
-        mid = (hi * k_hi < 1.0) & (lo * k_lo > f)
-        loose = ~(single | above | below | mid)
-        n_loose = float(bins[loose, 0].sum())
-        if not loose.any():
-            break
-        ranges = bins[loose][:, 2:4]
-        ranges = ranges[np.argsort(ranges[:, 0])]
-        if n_loose <= _COLLECT_ROWS or level == _MAX_REFINE:
-            raw = _collect_scores(df, handle, strategy, info_inv, label, feats, ranges)
-            if raw.size != int(n_loose):
-                raise FastsampleError(
-                    f"the Spark DataFrame changed between passes ({raw.size} scores collected, "
-                    f"{int(n_loose)} counted); cache it before exact sampling"
-                )
-            keep = ~loose
-            return _pseudo_rows(bins[keep], raw)
-        scale *= _REFINE
-        fine = _histogram(df, handle, strategy, info_inv, label, feats, scale, ranges)
-        if fine[:, 0].sum() != n_loose:
-            raise FastsampleError(
-                "the Spark DataFrame changed between passes; cache it before exact sampling"
-            )
-        bins = np.vstack([bins[~loose], fine])
-    return _pseudo_rows(bins, np.zeros(0))
-
-
-def _pseudo_rows(bins: np.ndarray, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    n, s = bins[:, 0], bins[:, 1]
-    mean = np.where(bins[:, 2] == bins[:, 3], bins[:, 2], s / np.maximum(n, 1.0))
-    # A mean can round outside its bin: keep it inside so the bin stays on its piece.
-    mean = np.clip(mean, bins[:, 2], bins[:, 3])
-    return np.concatenate([mean, raw]), np.concatenate([n, np.ones(raw.size)])
-
-
-def _collect_scores(
-    df: Any,
-    handle: Any,
-    strategy: str,
-    info_inv: Any,
-    label: str,
-    feats: list[str],
-    ranges: np.ndarray,
-) -> np.ndarray:
     cols = needed(label, feats, [])
 
-    def fn(batches: Iterator[Any]) -> Iterator[Any]:
-        return scores_batches(batches, handle, strategy, info_inv, label, feats, ranges)
+    def run(request: Refinement | None) -> Any:
+        def fn(batches: Iterator[Any]) -> Iterator[Any]:
+            return kappa_batches(batches, handle, strategy, info_inv, label, feats, request)
 
-    table = df.select(*cols).mapInArrow(fn, "h double").toArrow()
-    return np.sort(np.asarray(table.column("h").to_numpy(), dtype=np.float64))
+        return df.select(*cols).mapInArrow(fn, KAPPA_SCHEMA).toArrow()
+
+    def column(table: Any, name: str, rows: Any) -> np.ndarray:
+        return np.asarray(table.column(name).to_numpy())[rows]
+
+    top = run(None)
+    hist = TopHistogram()
+    hist.add_partial(*(column(top, c, slice(None)) for c in ("idx", "count", "hi", "lo")))
+
+    def refine(request: Refinement) -> RefinedPart:
+        table = run(request)
+        kind, j = table.column("kind").to_numpy(), table.column("j").to_numpy()
+        part = RefinedPart.empty(request)
+        for k in range(len(request.collect)):
+            part.values[k].append(column(table, "value", (kind == COLLECT) & (j == k)))
+        for k in range(len(request.split)):
+            rows = (kind == SPLIT) & (j == k)
+            idx = column(table, "idx", rows)
+            for acc, name in ((part.count, "count"), (part.hi, "hi"), (part.lo, "lo")):
+                np.add.at(acc[k], idx, column(table, name, rows))
+        return part
+
+    target = rate * hist.total
+    if hist.total == 0:
+        return 1.0, target, 0.0
+    kappa, expected = exact_kappa(hist, target, floor, refine)
+    return kappa, target, expected
