@@ -51,7 +51,7 @@ def main() -> int:
     ap.add_argument("--features", type=int, default=16)
     ap.add_argument("--rate", type=float, default=0.05)
     ap.add_argument("--cores", type=int, default=2)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--dir", default=os.path.join(ROOT, ".benchmarks", "spark"))
     ap.add_argument("--no-readme", action="store_true", help="do not touch README.md")
     args = ap.parse_args()
@@ -103,7 +103,7 @@ def main() -> int:
             if hash_route == "xxhash64":
                 native.uniform_column = _xxhash64_uniform
             try:
-                _noop(sample_spark(data, label="y", pilot=pilot, key=key, plan=plan))
+                _noop(sample_spark(data, label="y", pilot=pilot, key=key, plan=plan, path="native"))
             finally:
                 native.uniform_column = saved
 
@@ -127,16 +127,19 @@ def main() -> int:
         "`mapInArrow` identity (the Arrow round trip alone)": lambda: _noop(
             sdf.mapInArrow(lambda batches: batches, sdf.schema)
         ),
-        "fastsample `sample_spark` native (splitmix64 on 16-bit limbs)": (
+        "fastsample `sample_spark` native (splitmix64, ANSI-safe; what `auto` runs)": (
             native_run(sdf, "id", "limbs")
         ),
         "native, Spark's `xxhash64` instead (hash route b, not adopted)": native_run(
             sdf, "id", "xxhash64"
         ),
-        "native, string key `user-<id>`, `xxhash64` (route b)": native_run(
-            keyed, "sid", "xxhash64"
+        "native, string key `user-<id>` (splitmix64 per 8 bytes)": native_run(
+            keyed, "sid", "limbs"
         ),
         "`mapInArrow` path (Arrow batches of 10,000, Spark's default)": fastsample_run(None),
+        "`mapInArrow` path, string key `user-<id>` (what `auto` runs)": lambda: _noop(
+            sample_spark(keyed, label="y", pilot=pilot, key="sid", plan=plan, path="arrow")
+        ),
     }
     times: dict[str, list[float]] = {name: [] for name in pipelines}
     for name, run in pipelines.items():
@@ -156,7 +159,8 @@ def main() -> int:
         f"Spark {spark.version} local[{args.cores}], {args.rows:,} rows x {args.features} float32 "
         f"features (synthetic click log, 1% positives, zstd Parquet), linear pilot, "
         f"`proportional`, rate {args.rate}; median of {args.repeats} alternating runs after a "
-        f"warm-up, measured by `scripts/bench_spark.py` on a shared 2-core machine.",
+        f"warm-up, measured by `scripts/bench_spark.py --rows {args.rows:,}` on a shared 2-core "
+        f"machine (load average {os.getloadavg()[0]:.1f} at the end).",
         "",
         "| pipeline | median s | rows/s | vs plain PySpark |",
         "| --- | ---: | ---: | ---: |",
