@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 
 from fastsample.core import kernels as K
+from fastsample.core.pilot import feature_matrix
+from fastsample.core.strategies import inclusion_probabilities
 from fastsample.errors import InputError
 
 
@@ -143,8 +145,6 @@ def sampling_offsets(pilot: Any, data: Any, plan: Any) -> np.ndarray:
     -------
     numpy.ndarray of float64
     """
-    from fastsample.core.strategies import inclusion_probabilities
-
     fields = plan if isinstance(plan, dict) else {k: getattr(plan, k) for k in _PLAN_FIELDS}
     strategy, kappa, floor = str(fields["strategy"]), float(fields["kappa"]), fields["floor"]
     if pilot is None:
@@ -152,8 +152,6 @@ def sampling_offsets(pilot: Any, data: Any, plan: Any) -> np.ndarray:
             raise InputError(f"strategy {strategy!r} needs the pilot to compute offsets")
         n = data.height if hasattr(data, "height") else np.asarray(data).shape[0]
         return np.full(n, -np.log(min(1.0, max(kappa, K.PI_EPS if floor is None else floor))))
-    from fastsample.core.pilot import feature_matrix
-
     X = feature_matrix(data, pilot.features) if hasattr(data, "columns") else np.asarray(data)
     a0, a1 = inclusion_probabilities(
         strategy, pilot.logits(X), kappa=kappa, floor=floor, X=X, info_inv=pilot.info_inv

@@ -24,7 +24,7 @@ def progress_bar(
     if not enabled or not sys.stderr.isatty():
         yield _Silent()
         return
-    from tqdm.auto import tqdm
+    from tqdm.auto import tqdm  # lazy: start-up time (tqdm only when a bar is drawn)
 
     bar = tqdm(
         total=total,

@@ -67,7 +67,7 @@ def _directory(loc: Location, fmt: str) -> tuple[list[str], list[dict[str, str |
     column too, as Polars writes them). pyarrow's ``HivePartitioning`` then parses each file's
     directories (URL-decoding, ``__HIVE_DEFAULT_PARTITION__`` as null), all values as strings.
     """
-    import pyarrow.dataset as ds
+    import pyarrow.dataset as ds  # lazy: start-up time (dataset discovery only for directories)
 
     try:
         found = ds.dataset(
@@ -94,7 +94,7 @@ def _directory(loc: Location, fmt: str) -> tuple[list[str], list[dict[str, str |
 
 def expand(loc: Location, fmt: str) -> tuple[list[str], list[dict[str, str | None]], bool]:
     """(files, raw hive values, is a directory) of one item."""
-    from pyarrow import fs
+    from pyarrow import fs  # lazy: start-up time (pyarrow.fs only for URIs)
 
     if loc.filesystem is None:
         if os.path.isdir(loc.path):
@@ -143,7 +143,7 @@ def expand(loc: Location, fmt: str) -> tuple[list[str], list[dict[str, str | Non
 
 def _check_bucket(loc: Location) -> None:
     """A missing object may be a missing bucket: say which."""
-    from pyarrow import fs
+    from pyarrow import fs  # lazy: start-up time (pyarrow.fs only for URIs)
 
     bucket = loc.path.split("/", 1)[0]
     try:

@@ -162,7 +162,7 @@ def _remote(
     max_rows: int | None,
     partition_by: Sequence[str],
 ) -> Iterator[Any]:
-    from pyarrow import fs
+    from pyarrow import fs  # lazy: start-up time (pyarrow.fs only for URIs)
 
     filesystem = loc.filesystem
     parent, name = _staging_name(loc)
@@ -222,7 +222,7 @@ def write_text(
             with atomic_path(loc.path, overwrite=overwrite) as tmp, open(tmp, "w") as fh:
                 fh.write(text)
             return
-        from pyarrow import fs
+        from pyarrow import fs  # lazy: start-up time (pyarrow.fs only for URIs)
 
         if not overwrite and loc.filesystem.get_file_info(loc.path).type != fs.FileType.NotFound:
             raise InputError(f"output {loc.uri!r} already exists")
@@ -274,7 +274,7 @@ def save_pilot(
     >>> as_pilot(open_pilot("file://" + path)).fingerprint == pilot.fingerprint
     True
     """
-    from pyarrow import fs
+    from pyarrow import fs  # lazy: start-up time (pyarrow.fs only for URIs)
 
     loc = locate(target, storage_options)
     if loc.filesystem is None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from fastsample.engines.sources import Source, polars_type, require_columns, resolve_source
 from fastsample.errors import InputError
 
 
@@ -41,9 +42,7 @@ def scan(
     -------
     (polars.LazyFrame, list of file paths)
     """
-    import polars as pl
-
-    from fastsample.engines.sources import Source, polars_type, require_columns, resolve_source
+    import polars as pl  # lazy: start-up time
 
     src = source if isinstance(source, Source) else resolve_source(source)
     if columns is not None:
@@ -80,13 +79,13 @@ def scan(
 
 
 def _dataset(path: str, filesystem: Any) -> Any:
-    import pyarrow.dataset as ds
+    import pyarrow.dataset as ds  # lazy: start-up time
 
     return ds.dataset(path, filesystem=filesystem, format="parquet")
 
 
 def _scan_stream(src: Any, wanted: list[str], file_column: str | None) -> Any:
-    import polars as pl
+    import polars as pl  # lazy: start-up time
 
     stream = src.stream
     if stream.kind == "lazy":

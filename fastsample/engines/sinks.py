@@ -21,10 +21,14 @@ import base64
 import contextlib
 import json
 import os
+import queue
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -98,9 +102,6 @@ class ParquetSink:
         self._thread: Any = None
         self._error: BaseException | None = None
         if threaded:
-            import queue
-            import threading
-
             self._queue = queue.Queue(maxsize=2)
             self._thread = threading.Thread(
                 target=self._drain, name="fastsample-writer", daemon=True
@@ -233,7 +234,7 @@ def file_size(path: PathLike) -> int:
 def _is_dir(loc: Location) -> bool:
     if loc.filesystem is None:
         return os.path.isdir(loc.path)
-    from pyarrow import fs
+    from pyarrow import fs  # lazy: start-up time (pyarrow.fs only for URIs)
 
     return bool(loc.filesystem.get_file_info(loc.path).type == fs.FileType.Directory)
 
@@ -289,7 +290,7 @@ def check_output(
 
 
 def _check_remote(loc: Location, *, overwrite: bool, source: Any, dataset: bool) -> str:
-    from pyarrow import fs
+    from pyarrow import fs  # lazy: start-up time (pyarrow.fs only for URIs)
 
     out = loc.uri.rstrip("/")
     if source is not None and source.filesystem is not None:
@@ -342,8 +343,6 @@ class DatasetSink:
         self._current: dict[tuple[Any, ...], tuple[str, ParquetSink, list[int]]] = {}
 
     def _directory(self, key: tuple[Any, ...]) -> str:
-        from urllib.parse import quote
-
         parts = [
             f"{c}={_HIVE_NULL if v is None else quote(str(v), safe='')}"
             for c, v in zip(self.partition_by, key, strict=True)
@@ -387,8 +386,6 @@ class DatasetSink:
 
     def write(self, data: pa.RecordBatch | pa.Table) -> None:
         """Append rows with the dataset's full schema (partition columns included)."""
-        import numpy as np
-
         table = data if isinstance(data, pa.Table) else pa.Table.from_batches([data])
         if not table.num_rows:
             return

@@ -95,7 +95,7 @@ class Source:
 
 def polars_type(typ: pa.DataType) -> Any:
     """Polars type of a hive partition column of Arrow type ``typ``."""
-    import polars as pl
+    import polars as pl  # lazy: start-up time (Polars only for CSV/NDJSON and LazyFrames)
 
     return pl.Int64 if pa.types.is_integer(typ) else pl.String
 
@@ -146,7 +146,7 @@ def _stream_source(obj: Any, name: str | None = None, files: list[str] | None = 
 
 
 def _scan_text(files: list[str], fmt: str, storage_options: Mapping[str, Any] | None) -> Source:
-    import polars as pl
+    import polars as pl  # lazy: start-up time (Polars only for CSV/NDJSON and LazyFrames)
 
     opts = dict(storage_options) if storage_options else None
     scanner = pl.scan_csv if fmt == "csv" else pl.scan_ndjson
@@ -278,7 +278,7 @@ def expand_columns(source: Source, patterns: Sequence[str], role: str) -> list[s
 
 def _check_hive(batch: pa.RecordBatch, checks: dict[str, Any], name: str) -> None:
     """Every value of a file column that is also a hive key equals the directory's value."""
-    import pyarrow.compute as pc
+    import pyarrow.compute as pc  # lazy: start-up time
 
     for col, value in checks.items():
         column = batch.column(col)
@@ -377,7 +377,7 @@ def iter_frames(
 
     Numeric columns cross without copying.
     """
-    import polars as pl
+    import polars as pl  # lazy: start-up time (Polars only for CSV/NDJSON and LazyFrames)
 
     for batch, path in iter_batches(source, batch_rows=batch_rows, columns=columns):
         frame = pl.from_arrow(batch)

@@ -15,11 +15,13 @@ before, so the local path costs nothing extra.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 from urllib.parse import unquote, urlparse
 
@@ -119,7 +121,7 @@ def _coerce(key: str, value: Any) -> Any:
 
 
 def _s3(options: Mapping[str, Any], uri: str) -> Any:
-    from pyarrow import fs
+    from pyarrow import fs  # lazy: start-up time (pyarrow.fs only for URIs)
 
     opts = {_S3_ALIASES.get(k, k): _coerce(k, v) for k, v in options.items()}
     attempts = int(opts.pop("max_attempts", S3_ATTEMPTS))
@@ -143,9 +145,7 @@ def _s3(options: Mapping[str, Any], uri: str) -> Any:
 
 
 def _gcs(options: Mapping[str, Any], uri: str) -> Any:
-    from datetime import timedelta
-
-    from pyarrow import fs
+    from pyarrow import fs  # lazy: start-up time (pyarrow.fs only for URIs)
 
     opts = {k: _coerce(k, v) for k, v in options.items()}
     limit = opts.pop("retry_time_limit", GCS_RETRY_SECONDS)
@@ -158,8 +158,8 @@ def _gcs(options: Mapping[str, Any], uri: str) -> Any:
 
 def _fsspec(scheme: str, options: Mapping[str, Any], uri: str) -> Any:
     try:
-        import fsspec
-        from pyarrow.fs import FSSpecHandler, PyFileSystem
+        import fsspec  # lazy: optional dependency (schemes pyarrow has no filesystem for)
+        from pyarrow.fs import FSSpecHandler, PyFileSystem  # lazy: start-up time
     except ImportError:
         raise InputError(
             f"unsupported URI scheme {scheme!r} in {uri!r}; supported: {', '.join(SCHEMES)} "
@@ -195,7 +195,7 @@ def locate(location: PathLike, storage_options: Mapping[str, Any] | None = None)
     if scheme in ("gs", "gcs"):
         return Location(text, _gcs(opts, text), f"{parsed.netloc}{parsed.path}")
     if scheme in SCHEMES:
-        from pyarrow import fs
+        from pyarrow import fs  # lazy: start-up time (pyarrow.fs only for URIs)
 
         try:
             filesystem, path = fs.FileSystem.from_uri(text)
@@ -229,7 +229,7 @@ def open_pilot(
     loc = locate(pilot, storage_options)
     if loc.filesystem is None:
         return loc.path
-    from pyarrow import ArrowException, fs
+    from pyarrow import ArrowException, fs  # lazy: start-up time (pyarrow.fs only for URIs)
 
     try:
         if loc.filesystem.get_file_info(loc.path).type != fs.FileType.File:
@@ -243,7 +243,9 @@ def open_pilot(
 
 
 def _load_pilot(path: str, name: str, trusted: bool) -> Any:
-    from fastsample.core.pilot import Pilot
+    from fastsample.core.pilot import (
+        Pilot,  # lazy: start-up time (the pilot loads the Numba kernels)
+    )
 
     try:
         return Pilot.load(path, trusted=trusted)
@@ -315,8 +317,6 @@ def reason(exc: BaseException) -> str:
 def is_environment_error(exc: BaseException) -> bool:
     """Whether ``exc`` is a failure of the storage rather than of fastsample (disk full, ...)."""
     if isinstance(exc, OSError) and exc.errno is not None:
-        import errno
-
         return exc.errno in {
             errno.ENOSPC,
             errno.EACCES,

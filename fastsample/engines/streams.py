@@ -98,7 +98,7 @@ def _combine(batches: list[pa.RecordBatch]) -> pa.RecordBatch:
 
 
 def _stream_kind(obj: Any) -> str:
-    import pyarrow.dataset as ds
+    import pyarrow.dataset as ds  # lazy: start-up time (only for dataset sources)
 
     if isinstance(obj, ds.Dataset):
         return "dataset"
@@ -121,6 +121,6 @@ def is_stream(obj: Any) -> bool:
 
 
 def _is_dataset(obj: Any) -> bool:
-    import pyarrow.dataset as ds
+    import pyarrow.dataset as ds  # lazy: start-up time (only for dataset sources)
 
     return isinstance(obj, ds.Dataset)
