@@ -25,8 +25,10 @@ from fastsample.engines.sinks import (
     DatasetSink,
     ParquetSink,
     environment_error,
+    storage_errors,
+    write_bytes,
 )
-from fastsample.engines.storage import Location, is_environment_error, locate
+from fastsample.engines.storage import Location, locate
 from fastsample.errors import InputError
 
 
@@ -46,20 +48,13 @@ class DatasetWriter:
         self.files = self.sink.close(metadata)
         record = {**(metadata or {}), "files": self.files}
         record["rows"] = sum(f["rows"] for f in self.files)
-        _write_text(self.sink.root.child(DATASET_METADATA), json.dumps(record, indent=2) + "\n")
+        write_bytes(
+            self.sink.root.child(DATASET_METADATA), (json.dumps(record, indent=2) + "\n").encode()
+        )
 
     def abort(self) -> None:
         """Discard the files."""
         self.sink.abort()
-
-
-def _write_text(loc: Location, text: str) -> None:
-    if loc.filesystem is None:
-        with open(loc.path, "w") as fh:
-            fh.write(text)
-    else:
-        with loc.filesystem.open_output_stream(loc.path) as fh:
-            fh.write(text.encode())
 
 
 def _staging_name(loc: Location) -> tuple[str, str]:
@@ -95,7 +90,7 @@ def open_sink(
         raise InputError(f"max_rows_per_file must be a positive integer, got {max_rows_per_file!r}")
     loc = locate(output, storage_options)
     dataset = bool(max_rows_per_file or partition_by)
-    try:
+    with storage_errors(loc.uri):
         if loc.filesystem is None and not dataset:
             with atomic_path(loc.path, overwrite=overwrite) as tmp:
                 sink = ParquetSink(tmp, schema, threaded=True)
@@ -108,10 +103,6 @@ def open_sink(
             yield from _local_dataset(loc, schema, overwrite, max_rows_per_file, partition_by)
         else:
             yield from _remote(loc, schema, overwrite, dataset, max_rows_per_file, partition_by)
-    except (OSError, pa.ArrowException) as exc:
-        if is_environment_error(exc):
-            raise environment_error(loc.uri, exc) from None
-        raise
 
 
 def _local_dataset(
@@ -217,7 +208,7 @@ def write_text(
     upload of the whole content, which becomes visible only when complete.
     """
     loc = locate(target, storage_options)
-    try:
+    with storage_errors(loc.uri):
         if loc.filesystem is None:
             with atomic_path(loc.path, overwrite=overwrite) as tmp, open(tmp, "w") as fh:
                 fh.write(text)
@@ -226,11 +217,7 @@ def write_text(
 
         if not overwrite and loc.filesystem.get_file_info(loc.path).type != fs.FileType.NotFound:
             raise InputError(f"output {loc.uri!r} already exists")
-        _write_text(loc, text)
-    except (OSError, pa.ArrowException) as exc:
-        if is_environment_error(exc):
-            raise environment_error(loc.uri, exc) from None
-        raise
+        write_bytes(loc, text.encode())
 
 
 def save_pilot(

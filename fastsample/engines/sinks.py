@@ -23,7 +23,7 @@ import json
 import os
 import queue
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -32,7 +32,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from fastsample.engines.storage import Location, PathLike, locate, reason
+from fastsample.engines.storage import Location, PathLike, is_environment_error, locate, reason
 from fastsample.errors import InputError
 
 #: Parquet key-value metadata key under which fastsample stores its JSON record.
@@ -416,7 +416,8 @@ class DatasetSink:
             sink.abort()
 
 
-def _write_bytes(loc: Location, data: bytes) -> None:
+def write_bytes(loc: Location, data: bytes) -> None:
+    """Write ``data`` to ``loc`` in one piece (local file or object-storage upload)."""
     if loc.filesystem is None:
         with open(loc.path, "wb") as fh:
             fh.write(data)
@@ -428,3 +429,15 @@ def _write_bytes(loc: Location, data: bytes) -> None:
 def environment_error(target: str, exc: BaseException) -> InputError:
     """The one-line error of a storage failure while writing ``target``."""
     return InputError(f"cannot write {target!r}: {reason(exc)}; nothing was written")
+
+
+@contextlib.contextmanager
+def storage_errors(target: str) -> Iterator[None]:
+    """Turn a storage failure (disk full, access denied, ...) inside the block into the one-line
+    error naming ``target``; any other exception passes unchanged."""
+    try:
+        yield
+    except (OSError, pa.ArrowException) as exc:
+        if is_environment_error(exc):
+            raise environment_error(target, exc) from None
+        raise
