@@ -94,15 +94,20 @@ def open_sink(
         if loc.filesystem is None and not dataset:
             with atomic_path(loc.path, overwrite=overwrite) as tmp:
                 sink = ParquetSink(tmp, schema, threaded=True)
-                try:
-                    yield sink
-                except BaseException:
-                    sink.abort()
-                    raise
+                yield from _aborting(sink)
         elif loc.filesystem is None:
             yield from _local_dataset(loc, schema, overwrite, max_rows_per_file, partition_by)
         else:
             yield from _remote(loc, schema, overwrite, dataset, max_rows_per_file, partition_by)
+
+
+def _aborting(writer: Any) -> Iterator[Any]:
+    """Hand ``writer`` to the ``with`` block; if the block fails, discard what it wrote."""
+    try:
+        yield writer
+    except BaseException:
+        writer.abort()
+        raise
 
 
 def _local_dataset(
@@ -124,11 +129,7 @@ def _local_dataset(
     )
     target = loc.path.rstrip(os.sep)
     try:
-        try:
-            yield writer
-        except BaseException:
-            writer.abort()
-            raise
+        yield from _aborting(writer)
         open(os.path.join(staging, "_SUCCESS"), "wb").close()
         if os.path.lexists(target):
             if not overwrite:
@@ -167,11 +168,7 @@ def _remote(
     else:
         writer = ParquetSink(staging.path, schema, threaded=True, filesystem=filesystem)
     try:
-        try:
-            yield writer
-        except BaseException:
-            writer.abort()
-            raise
+        yield from _aborting(writer)
         exists = filesystem.get_file_info(target).type != fs.FileType.NotFound
         if exists and not overwrite:
             raise InputError(f"output {loc.uri!r} appeared while writing; not overwritten")
