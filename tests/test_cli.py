@@ -344,7 +344,11 @@ def test_bench_runs_every_pipeline_on_a_small_log(tmp_path, capsys):
     fs = med["fastsample sample"]
     # the sample keeps every positive and about 5% of the negatives: far fewer rows than in
     assert 0 < fs["rows_out"] < 60_000 * 0.5
-    assert res["rss"]["small_mb"] > 0 and res["rss"]["large_mb"] > 0
+    rss = res["rss"]
+    assert rss["small_mb"] > 0 and rss["large_mb"] > 0
+    # the memory check is a median of several runs per size, not one run
+    assert rss["runs"] >= 3
+    assert rss["small_max_mb"] >= rss["small_mb"] and rss["large_max_mb"] >= rss["large_mb"]
 
 
 def test_demo_marks_steps_that_compiled_numba_kernels(tmp_path):
