@@ -12,7 +12,7 @@ import json
 import os
 import sys
 
-from fastsample.cli import _count
+from fastsample.harness.argtypes import count
 from fastsample.harness.bench import as_dict, run_engine_bench, update_readme
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -20,11 +20,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rows", type=_count, default=30_000_000)
+    ap.add_argument("--rows", type=count, default=30_000_000)
     ap.add_argument("--features", type=int, default=16)
     ap.add_argument("--rate", type=float, default=0.05)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--rss", type=_count, nargs=2, default=[4_000_000, 16_000_000])
+    ap.add_argument("--rss", type=count, nargs=2, default=[4_000_000, 16_000_000])
     ap.add_argument("--dir", default=os.path.join(ROOT, ".benchmarks", "engine"))
     ap.add_argument("--json", help="also write the raw results as JSON here")
     ap.add_argument("--no-readme", action="store_true", help="do not touch README.md")
