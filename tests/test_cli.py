@@ -351,6 +351,20 @@ def test_bench_runs_every_pipeline_on_a_small_log(tmp_path, capsys):
     assert rss["small_max_mb"] >= rss["small_mb"] and rss["large_max_mb"] >= rss["large_mb"]
 
 
+def test_bench_engine_script_starts():
+    """``scripts/bench_engine.py`` (which rewrites the README table) imports and parses its options."""
+    import os
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    script = os.path.join(root, "scripts", "bench_engine.py")
+    env = dict(os.environ, PYTHONPATH=root)
+    proc = subprocess.run(
+        [sys.executable, script, "--help"], capture_output=True, text=True, env=env, check=False
+    )
+    assert proc.returncode == 0, proc.stderr[-500:]
+    assert "--rss" in proc.stdout
+
+
 def test_demo_marks_steps_that_compiled_numba_kernels(tmp_path):
     """The demo's first run times compilation too; it says so, and only when it happened."""
     import os
