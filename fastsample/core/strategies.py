@@ -241,11 +241,7 @@ def water_filling_expected(
             f"floor {floor} alone keeps {g_min:.6g} expected negatives, above the target {t:.6g}"
         )
     out = np.zeros(1)
-    # Serial build at every size: each Newton step is one short pass whose parallel build
-    # waits on the thread pool's barrier, so on a shared machine the parallel solve took
-    # 1.7-1.9x the serial one (2 threads, load ~4) and was no faster on 1 thread. Same bits:
-    # the twin walks the same blocks in the same order.
-    kappa = float(K.SERIAL[K.solve_kappa](hv, w, t, f, k_max, out))
+    kappa = float(K.for_rows(K.solve_kappa, hv.size)(hv, w, t, f, k_max, out))
     return kappa, float(out[0])
 
 
