@@ -168,9 +168,18 @@ def sample_parquet(
     try:
         # Numba-backed modules are imported here, after the reader has started, so that
         # decoding overlaps their import (start-up time; see the comment above).
-        from fastsample.core.pilot import as_pilot
-        from fastsample.core.plan import OutputColumns, pilot_plan, resolve_parameters, solve_plan
-        from fastsample.engines.stream import SampleReport, stream_sample, write_json
+        from fastsample.core.pilot import as_pilot  # lazy: start-up time (see above)
+        from fastsample.core.plan import (  # lazy: start-up
+            OutputColumns,
+            pilot_plan,
+            resolve_parameters,
+            solve_plan,
+        )
+        from fastsample.engines.stream import (  # lazy: start-up
+            SampleReport,
+            stream_sample,
+            write_json,
+        )
 
         params = resolve_parameters(strategy, rate, floor, seed)
         r = params.rate
@@ -202,7 +211,9 @@ def sample_parquet(
                     f"strategy {strategy!r} needs a pilot, or features to train one on the source"
                 )
             if src.num_rows != 0:
-                from fastsample.engines.training import train_pilot
+                from fastsample.engines.training import (
+                    train_pilot,  # lazy: start-up time (only runs that train a pilot)
+                )
 
                 pilot_obj = train_pilot(
                     src,
@@ -218,7 +229,9 @@ def sample_parquet(
 
         target_neg = None
         if exact and src.num_rows != 0:
-            from fastsample.engines.exact import exact_plan
+            from fastsample.engines.exact import (
+                exact_plan,  # lazy: start-up time (only runs in exact mode)
+            )
 
             plan, n0_exact = exact_plan(src, label, pilot_obj, params, cols, batch_rows, progress)
             target_neg = r * n0_exact
@@ -231,8 +244,12 @@ def sample_parquet(
                 "use exact=True / --exact"
             )
         else:
-            from fastsample.core.numba_config import serial_kernels
-            from fastsample.core.reference import one_pass_problem
+            from fastsample.core.numba_config import (
+                serial_kernels,  # lazy: start-up time (see above)
+            )
+            from fastsample.core.reference import (
+                one_pass_problem,  # lazy: start-up time (see above)
+            )
 
             # Serially: the reference sample is at most 200,000 rows, the other core is
             # decoding the first batches meanwhile, and a small run then never starts the
@@ -241,7 +258,9 @@ def sample_parquet(
                 plan = pilot_plan(params, pilot_obj, cols)
             problem = one_pass_problem(pilot_obj, plan.relative_error, plan.target_negatives)
             if problem is not None and src.reusable:
-                from fastsample.engines.exact import exact_plan
+                from fastsample.engines.exact import (
+                    exact_plan,  # lazy: start-up time (only runs in exact mode)
+                )
 
                 warnings.warn(
                     f"one-pass kappa: {problem}; solving it exactly over every row instead "

@@ -28,6 +28,7 @@ twice its wall time). The memory check runs ``fastsample sample`` on logs of two
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import platform
 import statistics
@@ -36,6 +37,11 @@ import sys
 import tempfile
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+import pyarrow.parquet as pq
+
+from fastsample.core.atomic import atomic_path
+from fastsample.harness.synthetic import click_log_schema, generate
 
 README_START = "<!-- engine-bench:start -->"
 README_END = "<!-- engine-bench:end -->"
@@ -225,19 +231,13 @@ def _run(cmd: list[str], name: str) -> Run:
 
 
 def _rows_of(path: str) -> int:
-    import pyarrow.parquet as pq
-
     return int(pq.read_metadata(path).num_rows)
 
 
 def _ensure_log(
     path: str, rows: int, features: int, event_rate: float, seed: int, progress: bool
 ) -> None:
-    from fastsample.harness.synthetic import click_log_schema, generate
-
     if os.path.exists(path):
-        import pyarrow.parquet as pq
-
         meta = pq.read_metadata(path)
         same = meta.num_rows == rows and meta.schema.to_arrow_schema().remove_metadata().equals(
             click_log_schema(features)
@@ -256,8 +256,6 @@ def _ensure_log(
 
 
 def _has_duckdb() -> bool:
-    import importlib.util
-
     return importlib.util.find_spec("duckdb") is not None
 
 
@@ -436,8 +434,6 @@ def update_readme(readme: str, table: str) -> bool:
     head, rest = text.split(README_START, 1)
     _, tail = rest.split(README_END, 1)
     new = f"{head}{README_START}\n{table}\n{README_END}{tail}"
-    from fastsample.core.atomic import atomic_path
-
     with atomic_path(readme, overwrite=True) as tmp, open(tmp, "w", encoding="utf-8") as fh:
         fh.write(new)
     return True

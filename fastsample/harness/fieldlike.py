@@ -26,7 +26,10 @@ import os
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 
+from fastsample.core.atomic import atomic_path
+from fastsample.engines.sinks import check_output
 from fastsample.errors import InputError
 
 _KINDS = ("amount", "count", "secs", "frac", "tiny", "big")
@@ -117,11 +120,6 @@ def write_field_like(
     overwrite: bool = False,
 ) -> str:
     """Write :func:`field_like_table` to Parquet (atomically, several row groups); return the path."""
-    import pyarrow.parquet as pq
-
-    from fastsample.core.atomic import atomic_path
-    from fastsample.engines.sinks import check_output
-
     out = check_output(path, overwrite=overwrite)
     table = field_like_table(rows, positives=positives, features=features, seed=seed)
     with atomic_path(out, overwrite=overwrite) as tmp:

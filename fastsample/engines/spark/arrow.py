@@ -10,9 +10,13 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
+import polars as pl
+import pyarrow as pa
 
+from fastsample.core.hashing import frame_keys, uniform_from_keys
 from fastsample.core.kappa import Refinement, refine_part, score_bits, top_partial
 from fastsample.core.plan import SamplingPlan
+from fastsample.core.reference import reference_take
 from fastsample.core.strategies import strategy_code
 from fastsample.engines.batch import batch_scores, draw_indices, label_array
 from fastsample.engines.spark.session import broadcast, spark_types
@@ -29,8 +33,6 @@ def views(batches: Iterator[Any], cols: list[str]) -> Iterator[tuple[Any, Any]]:
     The batch itself is kept so that output rows can be gathered from it with their exact
     Spark/Arrow types.
     """
-    import polars as pl
-
     for batch in batches:
         if batch.num_rows == 0:
             continue
@@ -43,8 +45,6 @@ def negative_scores(
     view: Any, label: str, pilot: Any, strategy: str, info_inv: np.ndarray | None
 ) -> np.ndarray:
     """The pilot's scores of the batch's negatives (the rows the plan draws from)."""
-    import polars as pl
-
     y = label_array(view, label)
     h0, _ = batch_scores(view.filter(pl.Series(y == 0)), pilot, strategy_code(strategy), info_inv)
     return h0
@@ -58,8 +58,6 @@ def draw_batches(
     features: list[str],
     keys: list[str],
 ) -> Iterator[Any]:
-    import pyarrow as pa
-
     pilot = pilot_handle.value
     key: str | list[str] = keys[0] if len(keys) == 1 else keys
     cols = needed(label, features, keys)
@@ -97,8 +95,6 @@ def kappa_batches(
     negatives; otherwise its ``refine_part`` answer: the collected scores and the non-empty
     sub-bins. Rows follow :data:`KAPPA_SCHEMA`; the driver merges them in any order.
     """
-    import pyarrow as pa
-
     pilot = pilot_handle.value
     cols = needed(label, features, [])
     parts = [
@@ -150,11 +146,6 @@ def case_control_batches(
 ) -> Iterator[Any]:
     """Rows of the pilot's case-control sample and of its kappa reference sample: features,
     label, key word and role (:data:`TRAIN` or :data:`REFERENCE`)."""
-    import pyarrow as pa
-
-    from fastsample.core.hashing import frame_keys, uniform_from_keys
-    from fastsample.core.reference import reference_take
-
     key: str | list[str] = keys[0] if len(keys) == 1 else keys
     cols = needed(label, features, keys)
     for batch, view in views(batches, cols):

@@ -6,8 +6,13 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
+import polars as pl
 
+from fastsample.core.hashing import derive_seed, seed_mix
 from fastsample.core.optional import require
+from fastsample.core.pilot import feature_matrix
+from fastsample.core.pilot_fit import case_control_rates, fit_case_control
+from fastsample.core.reference import reference_rate, reference_weight
 from fastsample.core.validation import label_error
 from fastsample.engines.spark.arrow import (
     KEY,
@@ -84,13 +89,6 @@ def train_pilot_spark(
     fastsample.core.pilot.Pilot
         Ship it to a cluster with ``pilot.save(path)`` and ``spark-submit --files path``.
     """
-    import polars as pl
-
-    from fastsample.core.hashing import derive_seed, seed_mix
-    from fastsample.core.pilot import feature_matrix
-    from fastsample.core.pilot_fit import case_control_rates, fit_case_control
-    from fastsample.core.reference import reference_rate, reference_weight
-
     seed_mix(seed)  # validates the seed
     cap = 1_000_000 if rows is None else rows
     if isinstance(cap, bool) or not isinstance(cap, int | np.integer) or cap <= 0:

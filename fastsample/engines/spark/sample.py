@@ -6,7 +6,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from fastsample.core.plan import OutputColumns, SamplingPlan
+from fastsample.core.plan import OutputColumns, SamplingPlan, plan_sampling
 from fastsample.engines.spark.arrow import apply_arrow
 from fastsample.engines.spark.exact import plan_spark
 from fastsample.engines.spark.native import apply_native, slow_keys, unsupported
@@ -149,8 +149,6 @@ def spark_path(
     strategy : str
         Inclusion-probability strategy.
     """
-    from fastsample.core.plan import plan_sampling
-
     pilot_obj = resolve_pilot(pilot, None, strategy)
     info = pilot_obj.info_inv if pilot_obj is not None else None
     stub = plan_sampling([1.0], strategy=strategy, rate=1.0, seed=0, info_inv=info)

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from fastsample.core.optional import require
+from fastsample.core.pilot import as_pilot
 from fastsample.core.validation import label_error
 from fastsample.errors import FastsampleError, InputError
 
@@ -106,8 +107,6 @@ def check_columns(df: Any, label: str, features: Sequence[str], keys: Sequence[s
 
 
 def resolve_pilot(pilot: Any, features: Sequence[str] | None, strategy: str) -> Any:
-    from fastsample.core.pilot import as_pilot
-
     if pilot is None:
         if strategy != "uniform":
             raise InputError(f"strategy {strategy!r} needs a pilot")
@@ -134,7 +133,7 @@ _WORKERS_OK: set[str] = set()
 
 
 def _probe(_: Any) -> tuple[str, str | None]:
-    import sys as worker_sys
+    import sys as worker_sys  # lazy: runs on a Spark worker
 
     try:
         import fastsample.engines.batch  # noqa: F401  (the kernels the workers will run)
