@@ -155,7 +155,8 @@ def interleaved(rows: int, rounds: int = 7) -> dict[str, float]:
     frame, y = d["frame"], d["y"]
     pilot = Pilot(d["model"], FEATURES)
     params = resolve_parameters("proportional", 0.1, None, 0)
-    h0, h1 = batch_scores(frame, pilot, params.code, None)
+    # sample_frame's own call: every positive is kept, so h1 stays empty (read as -1)
+    h0, h1 = batch_scores(frame, pilot, params.code, None, h1_values=False)
     neg = y == 0
     plan = solve_plan(params, h0[neg])
     drawn = draw_indices(frame, label="y", pilot=pilot, plan=plan, key="id", labels=y)
@@ -173,7 +174,7 @@ def interleaved(rows: int, rounds: int = 7) -> dict[str, float]:
         "linear_draw_columns": lambda: K.linear_draw_columns(*col_args),
         "correct_proba": lambda: correct_proba(p, offset),
         "tutorial_correction": lambda: tutorial_correct_probabilities(p, pi),
-        "phase: scores": lambda: batch_scores(frame, pilot, params.code, None),
+        "phase: scores": lambda: batch_scores(frame, pilot, params.code, None, h1_values=False),
         "phase: negatives' scores": lambda: h0[neg],
         "phase: kappa": lambda: solve_plan(params, h0[neg]),
         "phase: draw": lambda: draw_indices(

@@ -18,7 +18,7 @@ from sklearn.linear_model import LogisticRegression
 from fastsample.core.pilot_fit import fit_pilot
 from fastsample.core.plan import OutputColumns, plan_from_pilot
 from fastsample.core.strategies import STRATEGIES, inclusion_probabilities
-from fastsample.engines.batch import draw_batch, draw_indices
+from fastsample.engines.batch import batch_scores, draw_batch, draw_indices
 from fastsample.engines.memory import sample_frame
 from fastsample.errors import InputError
 
@@ -99,6 +99,31 @@ def test_column_buffers_and_feature_matrix_draw_the_same(events, pilot, strategy
     assert frames[0][1]["plan"].kappa == frames[1][1]["plan"].kappa
     for c in ["id", *OUT]:
         np.testing.assert_array_equal(frames[0][0][c].to_numpy(), frames[1][0][c].to_numpy())
+
+
+@pytest.mark.parametrize("strategy", ["proportional", "lcc", "uniform"])
+def test_draw_without_h1_values_is_the_same(events, pilot, strategy: str) -> None:
+    """sample_frame's scores leave h1 empty where every h1 is -1; the draw reads it so."""
+    plan = plan_from_pilot(pilot, strategy=strategy, rate=0.05, seed=3)
+    f64 = events.with_columns(pl.col(FEATURES).cast(pl.Float64))
+    for df in (events, f64, events.with_columns(pl.col(FEATURES[0]).cast(pl.Float64))):
+        full = batch_scores(df, pilot, plan.code, plan.info_inv)
+        lean = batch_scores(df, pilot, plan.code, plan.info_inv, h1_values=False)
+        np.testing.assert_array_equal(lean[0], full[0])
+        if strategy == "lcc":
+            np.testing.assert_array_equal(lean[1], full[1])
+        else:
+            assert (full[1] == -1.0).all() and lean[1].size in (0, df.height)
+        got = [
+            draw_indices(df, label="y", pilot=pilot, plan=plan, key="id", scores=scores)
+            for scores in (full, lean)
+        ]
+        assert got[0].index.size > 100
+        for field in ("index", "prob", "offset"):
+            assert getattr(got[1], field).tobytes() == getattr(got[0], field).tobytes()
+    # the frame's own float32 columns take the column kernel: h1 is not written at all
+    lean = batch_scores(events, pilot, plan.code, plan.info_inv, h1_values=False)
+    assert lean[1].size == (events.height if strategy == "lcc" else 0)
 
 
 @pytest.mark.parametrize("chunk", [1, 7, 4096, 65_536])

@@ -309,7 +309,10 @@ def strategy_scores(code, logits, X, info_inv, out_h0, out_h1):
 
 @helper
 def _score_sub(eta, s, e, code, X, info_inv, z, out_h0, out_h1):
-    """Scores of rows s..e-1 from their logits ``eta``; NaN h0 flags a bad row."""
+    """Scores of rows s..e-1 from their logits ``eta``; NaN h0 flags a bad row.
+
+    An empty ``out_h1`` is not written (uniform and proportional: every h1 is -1).
+    """
     if code in (UNIFORM, PROPORTIONAL):
         # apart from the sigmoid, plain arithmetic: the loop vectorizes except for the exp
         for k in range(e - s):
@@ -317,7 +320,9 @@ def _score_sub(eta, s, e, code, X, info_inv, z, out_h0, out_h1):
             h0 = 1.0 if code == UNIFORM else sigmoid(x)
             # a NaN or infinite feature always makes the logit non-finite: flag it as NaN
             out_h0[s + k] = h0 if math.isfinite(x) else math.nan
-            out_h1[s + k] = -1.0
+        if out_h1.shape[0]:
+            for k in range(e - s):
+                out_h1[s + k] = -1.0
         return
     for i in range(s, e):
         norm = 1.0
@@ -368,7 +373,10 @@ def linear_scores(X, coef, intercept, code, info_inv, out_h0, out_h1):
 @parallel_kernel
 def linear_scores_columns(addresses, proto, coef, intercept, code, out_h0, out_h1):
     """``linear_scores`` reading each feature from its own column buffer (see
-    ``linear_draw_columns``); bit-identical to it, for the strategies without a row norm."""
+    ``linear_draw_columns``); bit-identical to it, for the strategies without a row norm.
+
+    Under uniform and proportional ``out_h1`` may be empty: every h1 is -1, and ``draw``
+    reads an empty ``h1`` so (no n-sized array of -1 written and read back)."""
     n = out_h0.shape[0]
     for b in prange((n + BLOCK - 1) // BLOCK):
         _scores_block(
@@ -419,15 +427,18 @@ def draw(h0, h1, y, keys, seed_mix, kappa, floor, out_idx, out_prob, out_offset,
 
     ``out_counts[b]`` receives the number kept in block b; ``compact`` then gathers the
     blocks. Keys are uint64; a_y = clip(kappa * h_y, floor, 1) and the exact value compared
-    with the uniform is the one written.
+    with the uniform is the one written. An empty ``h1`` means every h1 is -1 (every
+    positive kept).
     """
     n = y.shape[0]
     nblocks = (n + BLOCK - 1) // BLOCK
+    all_kept = h1.shape[0] == 0
     for b in prange(nblocks):
         start = b * BLOCK
         c = start
         for i in range(start, min(n, start + BLOCK)):
-            kept, a, a0, a1 = _decide(h0[i], h1[i], y[i], keys[i], seed_mix, kappa, floor)
+            h1_i = -1.0 if all_kept else h1[i]
+            kept, a, a0, a1 = _decide(h0[i], h1_i, y[i], keys[i], seed_mix, kappa, floor)
             if kept:
                 out_idx[c] = i
                 out_prob[c] = a

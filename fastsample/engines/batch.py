@@ -38,6 +38,8 @@ def batch_scores(
     code: int,
     info_inv: np.ndarray | None,
     source: str = "",
+    *,
+    h1_values: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Scores ``(h0, h1)`` of every row of a batch; ``h1 = -1`` where positives are always kept.
 
@@ -53,10 +55,13 @@ def batch_scores(
         ``M~^{-1}`` for ``opt-a``.
     source : str
         File name for error messages.
+    h1_values : bool
+        False allows an empty ``h1`` when every h1 is -1 (the strategies but ``lcc``): the
+        draw (``kernels.draw``) reads it so, and no n-sized array of -1 is written.
     """
     n = frame.height
     h0 = np.empty(n)
-    h1 = np.empty(n)
+    h1 = np.empty(n if h1_values or code == K.LCC else 0)
     if pilot is None:
         h0.fill(1.0)
         h1.fill(-1.0)
@@ -70,6 +75,8 @@ def batch_scores(
                 feature_matrix(frame, pilot.features, check_finite=False), pilot, source
             )
         return h0, h1
+    if h1.shape[0] != n:  # only the column kernel leaves h1 unwritten
+        h1 = np.empty(n)
     # a linear pilot's kernel flags non-finite features itself (no extra pass over X)
     X = feature_matrix(frame, pilot.features, source=source, check_finite=lin is None)
     Minv = _info(code, info_inv)

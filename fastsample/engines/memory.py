@@ -128,7 +128,7 @@ def sample_frame(
         if info_inv is None:
             X = feature_matrix(df, pl_obj.features)
             info_inv = information_inverse(X, pl_obj.logits(X))
-    h0, h1 = batch_scores(df, pl_obj, params.code, info_inv)
+    h0, h1 = batch_scores(df, pl_obj, params.code, info_inv, h1_values=False)
     neg = y == 0
     plan = solve_plan(params, h0[neg], info_inv=info_inv, columns=cols)
     drawn = draw_indices(
@@ -161,7 +161,7 @@ def _expected_positives(h1: np.ndarray, y: np.ndarray, plan: SamplingPlan) -> fl
     pos = y == 1
     if not pos.any():
         return 0.0
-    if (h1[pos] < 0).all():
+    if h1.shape[0] == 0 or (h1[pos] < 0).all():  # empty: every h1 is -1
         return float(pos.sum())
     h = h1[pos]
     return expected_total(h, np.zeros(0), plan.kappa, plan.floor_value)  # unit weights

@@ -93,7 +93,8 @@ def linear_scores(X, coef, intercept, code, info_inv, out_h0, out_h1):
     eta = np.asarray(X, dtype=np.float64) @ np.asarray(coef, dtype=np.float64) + intercept
     h0, h1 = _scores(code, eta, _norms(code, X, info_inv))
     out_h0[:] = np.where(np.isfinite(eta), h0, np.nan)
-    out_h1[:] = h1
+    if len(out_h1):
+        out_h1[:] = h1
 
 
 def _probabilities(h0, h1, kappa, floor):
@@ -116,7 +117,8 @@ def _fill_blocks(keep, a, off, out_idx, out_prob, out_offset, out_counts):
 
 
 def draw(h0, h1, y, keys, seed_mix, kappa, floor, out_idx, out_prob, out_offset, out_counts):
-    """Twin of ``kernels.draw``."""
+    """Twin of ``kernels.draw`` (an empty ``h1``: every h1 is -1)."""
+    h1 = np.full(len(h0), -1.0) if len(h1) == 0 else h1
     a0, a1 = _probabilities(h0, h1, kappa, floor)
     a = np.where(np.asarray(y) != 0, a1, a0)
     u = np.empty(len(a))

@@ -108,9 +108,11 @@ def _linear_scores_args(rng, n, dtype, contiguous, code):
     return X, rng.normal(size=d), -3.0, code, info_inv, np.zeros(n), np.zeros(n)
 
 
-def _draw_args(rng, n, dtype, contiguous):
+def _draw_args(rng, n, dtype, contiguous, h1_empty=False):
     h0 = np.abs(_vec(rng, n, np.float64, contiguous))
     h1 = np.where(rng.random(n) < 0.5, -1.0, np.abs(rng.normal(size=n)))
+    if h1_empty:  # every positive kept: the draw reads an empty h1 as all -1
+        h1 = np.zeros(0)
     return (h0, h1, _labels(rng, n), _keys(rng, n), np.uint64(12345), 0.4, 0.05, *_draw_outputs(n))
 
 
@@ -143,12 +145,12 @@ def _linear_draw_columns_args(rng, n, dtype, contiguous, code=K.PROPORTIONAL, fl
     return (addresses, X[:0, 0], coef, b, code, y, keys, mix, kappa, floor, *outs)
 
 
-def _linear_scores_columns_args(rng, n, dtype, contiguous, code):
+def _linear_scores_columns_args(rng, n, dtype, contiguous, code, h1_empty=False):
     X, coef, b, code, _, h0, h1 = _linear_scores_args(rng, n, dtype, True, code)
     addresses = np.array(
         [X.ctypes.data + j * X.strides[1] for j in range(X.shape[1])], dtype=np.uint64
     )
-    return (addresses, X[:0, 0], coef, b, code, h0, h1)
+    return (addresses, X[:0, 0], coef, b, code, h0, np.zeros(0) if h1_empty else h1)
 
 
 def _compact_args(rng, n, dtype, contiguous):
@@ -313,7 +315,18 @@ KERNELS: list[KernelCase] = [
         )
         for name, code in [("proportional", K.PROPORTIONAL), ("lcc", K.LCC)]
     ],
+    KernelCase(
+        "linear_scores_columns[proportional, no h1]",
+        K.linear_scores_columns,
+        R.linear_scores_columns,
+        partial(_linear_scores_columns_args, code=K.PROPORTIONAL, h1_empty=True),
+        (5, 6),
+        False,
+    ),
     KernelCase("draw", K.draw, R.draw, _draw_args, (7, 8, 9, 10), False),
+    KernelCase(
+        "draw[no h1]", K.draw, R.draw, partial(_draw_args, h1_empty=True), (7, 8, 9, 10), False
+    ),
     KernelCase(
         "linear_draw", K.linear_draw, R.linear_draw, _linear_draw_args, (10, 11, 12, 13), False
     ),
