@@ -16,6 +16,8 @@ from fastsample.core.hashing import (
     derive_seed,
     frame_keys,
     hash_keys,
+    key_words_expr,
+    uniform_expr,
     uniform_from_keys,
 )
 from fastsample.errors import InputError
@@ -152,3 +154,36 @@ def test_uniforms_are_uniform() -> None:
     d = np.max(np.abs(ecdf - u))
     # KS critical value at alpha = 1e-4 is about 2.0 / sqrt(n)
     assert d < 2.0 / np.sqrt(u.size)
+
+
+@pytest.mark.parametrize(
+    "dtype", [pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.UInt8, pl.UInt16, pl.UInt32, pl.UInt64]
+)
+def test_polars_expression_matches_the_kernels(dtype: pl.DataType) -> None:
+    # key words and uniforms built as a Polars query have the kernels' bits, extremes included
+    rng = np.random.default_rng(3)
+    info = np.iinfo(np.dtype(str(dtype).lower()))
+    raw = rng.integers(info.min, info.max, size=5000, endpoint=True, dtype=np.dtype(info.dtype))
+    values = pl.Series("k", np.concatenate([raw, [info.min, info.max, 0]]).astype(info.dtype))
+    frame = pl.DataFrame({"k": values})
+    words = frame.select(key_words_expr(["k"], [dtype])).to_series().to_numpy()
+    np.testing.assert_array_equal(words, hash_keys(values))
+    for seed in (0, -1, 2**64 - 1, 12345):
+        u = frame.select(uniform_expr(key_words_expr(["k"], [dtype]), seed)).to_series()
+        assert u.to_numpy().tobytes() == uniform_from_keys(values, seed).tobytes()
+
+
+def test_polars_expression_composite_and_boolean_keys() -> None:
+    rng = np.random.default_rng(4)
+    frame = pl.DataFrame(
+        {
+            "a": rng.integers(-(2**63), 2**63 - 1, 3000, dtype=np.int64),
+            "b": rng.integers(0, 2, 3000).astype(bool),
+            "c": rng.integers(0, 2**32 - 1, 3000, dtype=np.uint32),
+        }
+    )
+    expr = key_words_expr(["a", "b", "c"], [pl.Int64, pl.Boolean, pl.UInt32])
+    words = frame.select(expr).to_series().to_numpy()
+    np.testing.assert_array_equal(words, frame_keys(frame, ["a", "b", "c"]))
+    assert key_words_expr(["a", "s"], [pl.Int64, pl.String]) is None
+    assert key_words_expr(["t"], [pl.Datetime("us")]) is None

@@ -28,6 +28,11 @@ All arithmetic is on unsigned 64-bit words, modulo 2^64.
   ``H`` the string key word of ``stream``) — the pilot's own sample uses ``"pilot"``.
 
 Floating-point keys are refused: equal-looking floats can differ in their last bit.
+
+The same words and uniforms for integer and boolean keys (and the row index) are also built as
+Polars expressions (:func:`key_words_expr`, :func:`uniform_expr`): Polars' UInt64 ``+`` and
+``*`` wrap modulo 2^64 and ``//`` by a power of two is the shift, so a query decides rows with
+the same bits as the kernels.
 """
 
 from __future__ import annotations
@@ -259,3 +264,73 @@ def uniform_from_keys(keys: Any, seed: int) -> np.ndarray:
     out = np.empty(words.shape[0], dtype=np.float64)
     K.for_rows(K.uniform_from_keys, out.size)(words, seed_mix(seed), out)
     return out
+
+
+def _u64(value: Any) -> pl.Expr:
+    return pl.lit(int(value), dtype=pl.UInt64)
+
+
+def splitmix64_expr(z: pl.Expr) -> pl.Expr:
+    """``splitmix64`` of a UInt64 Polars expression (the key specification, bit for bit)."""
+    z = z + _u64(K.GOLDEN)
+    z = (z ^ (z // _u64(1 << 30))) * _u64(K.MIX1)
+    z = (z ^ (z // _u64(1 << 27))) * _u64(K.MIX2)
+    return z ^ (z // _u64(1 << 31))
+
+
+def _word_expr(name: str, dtype: Any) -> pl.Expr | None:
+    """One integer or boolean key column as its UInt64 key word; None for any other type."""
+    col = pl.col(name)
+    if dtype == pl.UInt64:
+        return col
+    if dtype == pl.Boolean or dtype in (pl.UInt8, pl.UInt16, pl.UInt32):
+        return col.cast(pl.UInt64)
+    if dtype.is_signed_integer():
+        # two's complement: the 64-bit signed value's bits
+        return col.cast(pl.Int64).reinterpret(signed=False)
+    return None
+
+
+def key_words_expr(key: Sequence[str], dtypes: Sequence[Any]) -> pl.Expr | None:
+    """The key words of integer/boolean key columns as one UInt64 expression, or None.
+
+    Parameters
+    ----------
+    key : sequence of str
+        Key column names, in the key's order (two or more: a composite key).
+    dtypes : sequence of polars data types
+        Their types; None is returned unless every one is an integer or boolean type.
+
+    Examples
+    --------
+    >>> frame = pl.DataFrame({"k": [-1, 42]})
+    >>> words = frame.select(key_words_expr(["k"], [pl.Int64])).to_series()
+    >>> bool((words.to_numpy() == hash_keys(frame["k"])).all())
+    True
+    """
+    words = []
+    for name, dtype in zip(key, dtypes, strict=True):
+        word = _word_expr(name, dtype)
+        if word is None:
+            return None
+        words.append(word)
+    if len(words) == 1:
+        return words[0]
+    acc = _u64(K.COMPOSITE_TAG)
+    for word in words:
+        acc = splitmix64_expr(acc ^ word)
+    return acc if words else None
+
+
+def uniform_expr(words: pl.Expr, seed: int) -> pl.Expr:
+    """``u(k, seed)`` of UInt64 key words as a Float64 Polars expression, the kernels' bits.
+
+    Examples
+    --------
+    >>> frame = pl.DataFrame({"k": pl.Series([42], dtype=pl.UInt64)})
+    >>> frame.select(uniform_expr(pl.col("k"), seed=7)).item() == float(uniform_from_keys([42], 7)[0])
+    True
+    """
+    mixed = splitmix64_expr(words ^ _u64(seed_mix(seed)))
+    # (h >> 11) < 2^53 converts exactly; the product by 2^-53 is exact too
+    return (mixed // _u64(1 << 11)).cast(pl.Float64) * K.TWO_POW_M53

@@ -163,7 +163,15 @@ def sample_parquet(
     # now, so the reader works through the start-up below (loading Numba, the pilot, the plan).
     # Reading is harmless if a check below fails: the reader is stopped on the way out.
     reader: Prefetch | None = None
-    if not exact and (pilot is not None or strategy == "uniform"):
+    late = False
+    if not exact and pilot is None and strategy == "uniform":
+        from fastsample.engines.late import late_pass  # lazy: start-up (uniform runs only)
+
+        try:
+            late = late_pass(src, key_list(group_key if group_key is not None else key))
+        except InputError:
+            late = False  # the checks below say what is wrong
+    if not late and not exact and (pilot is not None or strategy == "uniform"):
         reader = Prefetch(iter_batches(src, batch_rows=batch_rows))
     try:
         # Numba-backed modules are imported here, after the reader has started, so that
@@ -299,24 +307,42 @@ def sample_parquet(
             pilot_fingerprint=pilot_obj.fingerprint if pilot_obj is not None else None,
             columns={"prob": cols.prob, "weight": cols.weight, "offset": cols.offset},
         )
-        if reader is None:
-            reader = Prefetch(iter_batches(src, batch_rows=batch_rows))
-        stream_sample(
-            reader,
-            out,
-            rep_obj,
-            overwrite=overwrite,
-            schema=out_schema,
-            plan=plan,
-            pilot=pilot_obj,
-            label=label,
-            keys=keys,
-            target_neg=target_neg,
-            progress=progress,
-            total=src.num_rows,
-            t0=t0,
-            sink_options=sink_options,
-        )
+        if late:
+            from fastsample.engines.late import stream_late  # lazy: start-up (uniform runs only)
+
+            stream_late(
+                src,
+                out,
+                rep_obj,
+                overwrite=overwrite,
+                schema=out_schema,
+                plan=plan,
+                label=label,
+                keys=keys,
+                batch_rows=batch_rows,
+                progress=progress,
+                t0=t0,
+                sink_options=sink_options,
+            )
+        else:
+            if reader is None:
+                reader = Prefetch(iter_batches(src, batch_rows=batch_rows))
+            stream_sample(
+                reader,
+                out,
+                rep_obj,
+                overwrite=overwrite,
+                schema=out_schema,
+                plan=plan,
+                pilot=pilot_obj,
+                label=label,
+                keys=keys,
+                target_neg=target_neg,
+                progress=progress,
+                total=src.num_rows,
+                t0=t0,
+                sink_options=sink_options,
+            )
         for message in rep_obj.warnings:
             warnings.warn(message, FastsampleWarning, stacklevel=2)
         if report is not None:

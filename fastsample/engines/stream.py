@@ -135,7 +135,6 @@ def stream_sample(
     rows and the metadata atomically to ``out`` in ``schema``, and fill in the counts of
     ``rep_obj``.
     """
-    r = plan.rate
     key = key_arg(keys)
     tally = ExpectedTally()
     sketch = KeySketch(total or 0) if keys and not rep_obj.group_key else None
@@ -176,56 +175,81 @@ def stream_sample(
                     rep_obj.negatives_out += drawn.index.size - pos_out
                     sink.write(kept)
                 # Sums in input order whatever the workers: the report is the same bits.
-                if pilot is None:
-                    a0 = min(1.0, max(plan.floor_value, plan.kappa))
-                    tally.add_constant(n - pos_in, a0, pos_in)
-                elif scores is not None:
+                if scores is not None:
                     tally.add(scores[0], scores[1], drawn.labels, plan.kappa, plan.floor_value)
                 if sketch is not None:
                     sketch.add(drawn.keys)
                 bar.update(n)
         rep_obj.rows_in = offset
-        rep_obj.rows_out = rep_obj.positives_out + rep_obj.negatives_out
-        exp_neg, exp_pos = tally.negatives, tally.positives
-        rep_obj.expected_negatives_out = exp_neg
-        rep_obj.expected_positives_out = exp_pos
-        rep_obj.expected_rows_out = exp_neg + exp_pos
-        rep_obj.target_negatives_out = (
-            target_neg if target_neg is not None else r * rep_obj.negatives_in
-        )
-        rep_obj.negatives_sd = float(np.sqrt(tally.negatives_var))
-        rep_obj.negatives_z = z_score(rep_obj.negatives_out, exp_neg, tally.negatives_var)
-        rep_obj.positives_z = z_score(rep_obj.positives_out, exp_pos, tally.positives_var)
-        rep_obj.kappa_relative_error = float(plan.relative_error)
-        said = rate_warning(
-            rep_obj.target_negatives_out,
-            exp_neg,
-            rep_obj.negatives_out,
-            tally.negatives_var,
-            plan.method,
-            grouped=rep_obj.group_key,
-        )
+        close_run(sink, rep_obj, tally, sketch, plan, pilot, label, keys, target_neg, t0)
+
+
+def uniform_probability(plan: SamplingPlan) -> float:
+    """``a_0`` of every negative without a pilot (``h = 1``): ``clip(kappa, floor, 1)``."""
+    return min(1.0, max(plan.floor_value, plan.kappa))
+
+
+def close_run(
+    sink: Any,
+    rep_obj: SampleReport,
+    tally: ExpectedTally,
+    sketch: KeySketch | None,
+    plan: SamplingPlan,
+    pilot: Pilot | None,
+    label: str,
+    keys: list[str],
+    target_neg: float | None,
+    t0: float,
+) -> None:
+    """Complete ``rep_obj`` from the pass's counts, sums and key sketch; close ``sink`` with
+    the run's metadata. ``rep_obj`` holds the input and output counts already.
+
+    Without a pilot every negative has the same probability, so the expected sums are
+    derived from the label counts once (the same bits however the input was batched).
+    """
+    if pilot is None:
+        tally.add_constant(rep_obj.negatives_in, uniform_probability(plan), rep_obj.positives_in)
+    rep_obj.rows_out = rep_obj.positives_out + rep_obj.negatives_out
+    exp_neg, exp_pos = tally.negatives, tally.positives
+    rep_obj.expected_negatives_out = exp_neg
+    rep_obj.expected_positives_out = exp_pos
+    rep_obj.expected_rows_out = exp_neg + exp_pos
+    rep_obj.target_negatives_out = (
+        target_neg if target_neg is not None else plan.rate * rep_obj.negatives_in
+    )
+    rep_obj.negatives_sd = float(np.sqrt(tally.negatives_var))
+    rep_obj.negatives_z = z_score(rep_obj.negatives_out, exp_neg, tally.negatives_var)
+    rep_obj.positives_z = z_score(rep_obj.positives_out, exp_pos, tally.positives_var)
+    rep_obj.kappa_relative_error = float(plan.relative_error)
+    said = rate_warning(
+        rep_obj.target_negatives_out,
+        exp_neg,
+        rep_obj.negatives_out,
+        tally.negatives_var,
+        plan.method,
+        grouped=rep_obj.group_key,
+    )
+    if said is not None:
+        rep_obj.warnings.append(said)
+    if sketch is not None:
+        rep_obj.key_distinct = sketch.distinct()
+        said = sketch.warning(keys)
         if said is not None:
             rep_obj.warnings.append(said)
-        if sketch is not None:
-            rep_obj.key_distinct = sketch.distinct()
-            said = sketch.warning(keys)
-            if said is not None:
-                rep_obj.warnings.append(said)
-        rep_obj.seconds = time.perf_counter() - t0
-        rep_obj.rows_per_second = rep_obj.rows_in / rep_obj.seconds if rep_obj.seconds else 0.0
-        meta = {
-            "fastsample_version": __version__,
-            "plan": plan.metadata(),
-            "pilot_fingerprint": rep_obj.pilot_fingerprint,
-            "pilot_features": pilot.features if pilot is not None else None,
-            "label": label,
-            "key": keys or None,
-            "group_key": rep_obj.group_key,
-            "counts": {k: getattr(rep_obj, k) for k in COUNT_FIELDS},
-            "warnings": rep_obj.warnings,
-        }
-        sink.close(meta)
+    rep_obj.seconds = time.perf_counter() - t0
+    rep_obj.rows_per_second = rep_obj.rows_in / rep_obj.seconds if rep_obj.seconds else 0.0
+    meta = {
+        "fastsample_version": __version__,
+        "plan": plan.metadata(),
+        "pilot_fingerprint": rep_obj.pilot_fingerprint,
+        "pilot_features": pilot.features if pilot is not None else None,
+        "label": label,
+        "key": keys or None,
+        "group_key": rep_obj.group_key,
+        "counts": {k: getattr(rep_obj, k) for k in COUNT_FIELDS},
+        "warnings": rep_obj.warnings,
+    }
+    sink.close(meta)
 
 
 def draw_one(
@@ -351,10 +375,12 @@ __all__ = [
     "SampleReport",
     "arrow_array",
     "batch_expected",
+    "close_run",
     "compute_threads",
     "draw_one",
     "kept_rows",
     "stream_sample",
     "stream_workers",
+    "uniform_probability",
     "write_json",
 ]
