@@ -17,6 +17,7 @@ from fastsample.core.hashing import (
     frame_keys,
     hash_keys,
     key_words_expr,
+    uniform_below_expr,
     uniform_expr,
     uniform_from_keys,
 )
@@ -187,3 +188,15 @@ def test_polars_expression_composite_and_boolean_keys() -> None:
     np.testing.assert_array_equal(words, frame_keys(frame, ["a", "b", "c"]))
     assert key_words_expr(["a", "s"], [pl.Int64, pl.String]) is None
     assert key_words_expr(["t"], [pl.Datetime("us")]) is None
+
+
+def test_polars_comparison_with_a_probability_is_exact() -> None:
+    # u < a as one integer comparison: ties (a equal to a row's uniform), the smallest and
+    # the largest probabilities
+    keys = pl.Series("k", np.arange(20_000, dtype=np.uint64))
+    for seed in (0, 99):
+        u = uniform_from_keys(keys, seed)
+        probes = [u[5], u[17], np.nextafter(u[5], 1.0), np.nextafter(u[5], 0.0), 2.0**-53, 1.0]
+        for a in [*probes, 0.05, 1.0 / 3.0, 0.999999]:
+            kept = pl.DataFrame({"k": keys}).select(uniform_below_expr(pl.col("k"), seed, a))
+            np.testing.assert_array_equal(kept.to_series().to_numpy(), u < a)

@@ -37,6 +37,7 @@ the same bits as the kernels.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -334,3 +335,23 @@ def uniform_expr(words: pl.Expr, seed: int) -> pl.Expr:
     mixed = splitmix64_expr(words ^ _u64(seed_mix(seed)))
     # (h >> 11) < 2^53 converts exactly; the product by 2^-53 is exact too
     return (mixed // _u64(1 << 11)).cast(pl.Float64) * K.TWO_POW_M53
+
+
+def uniform_below_expr(words: pl.Expr, seed: int, a: float) -> pl.Expr:
+    """``u(k, seed) < a`` for UInt64 key words as a Boolean Polars expression, exactly.
+
+    With ``m = h >> 11`` (``h`` the mixed word), ``u = m 2^-53 < a`` holds iff the integer
+    ``m < ceil(a 2^53)`` (both sides scaled by a power of two, exactly), iff
+    ``h < ceil(a 2^53) 2^11``: one comparison of the word, no shift, conversion or product.
+
+    Examples
+    --------
+    >>> frame = pl.DataFrame({"k": pl.Series(range(1000), dtype=pl.UInt64)})
+    >>> kept = frame.select(uniform_below_expr(pl.col("k"), 7, 0.25)).to_series().to_numpy()
+    >>> bool((kept == (uniform_from_keys(frame["k"], 7) < 0.25)).all())
+    True
+    """
+    threshold = math.ceil(float(a) * 2.0**53) << 11
+    if threshold > _MASK:
+        return words >= _u64(0)  # a >= 1: every uniform is below (null stays null)
+    return splitmix64_expr(words ^ _u64(seed_mix(seed))) < _u64(threshold)

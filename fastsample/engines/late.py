@@ -3,7 +3,7 @@
 Under ``strategy="uniform"`` without a pilot a row's fate depends only on its key (or global row
 index), the seed and its label: positives are kept, a negative when ``u(key, seed) < a_0``.
 For integer or boolean keys (and the row index) that is a Polars expression with the kernels'
-bits (:func:`fastsample.core.hashing.uniform_expr`), so the pass is one query,
+bits (:func:`fastsample.core.hashing.uniform_below_expr`), so the pass is one query,
 ``scan_parquet(...).filter(label == 1 | u < a_0)``: Polars decodes the label and key of every
 row and the other columns only for the kept rows, on its own thread pool, in input order. The
 kept rows get the three output columns and go to the same atomic sink as the streaming pass's.
@@ -28,7 +28,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from fastsample.core.hashing import frame_keys, key_words_expr, uniform_expr
+from fastsample.core.hashing import frame_keys, key_words_expr, uniform_below_expr
 from fastsample.core.keysketch import KeySketch
 from fastsample.core.plan import SamplingPlan
 from fastsample.core.progress import progress_bar
@@ -139,7 +139,7 @@ def kept_query(src: Source, label: str, keys: list[str], plan: SamplingPlan) -> 
     else:
         words = pl.col(ROW_INDEX).cast(pl.UInt64)
     a0 = uniform_probability(plan)
-    keep = (pl.col(label).cast(pl.Float64) == 1.0) | (uniform_expr(words, plan.seed) < a0)
+    keep = (pl.col(label).cast(pl.Float64) == 1.0) | uniform_below_expr(words, plan.seed, a0)
     return query.filter(keep).select(src.schema.names)
 
 
