@@ -214,13 +214,20 @@ def stream_late(
     """The uniform pass of :func:`fastsample.engines.parquet.sample_parquet` on Polars' engine
     (see the module documentation); fills in ``rep_obj`` as the streaming pass does."""
     a0 = uniform_probability(plan)
+    # Polars starts decoding when asked for the iterator, and runs a few batches ahead: ask
+    # first, so the set-up below (the kernel's first call, the sink) overlaps it.
+    try:
+        batches = iter(kept_query(src, label, keys, plan).collect_batches())
+    except Exception as exc:
+        if type(exc).__module__.split(".")[0] != "polars":
+            raise
+        raise InputError(f"cannot read {src.files[0]!r}: {one_line(exc)}") from None
     # The offset as the draw kernel computes it (a positive row is always kept).
     offset = float(
         draw_indices(pl.DataFrame({label: [1]}), label=label, pilot=None, plan=plan).offset[0]
     )
     sketch = KeySketch(src.num_rows or 0) if keys and not rep_obj.group_key else None
     stop = threading.Event()
-    query = kept_query(src, label, keys, plan)
     with (
         open_sink(out, schema, overwrite=overwrite, **(sink_options or {})) as sink,
         progress_bar(total=src.num_rows, desc="sample", enabled=progress) as bar,
@@ -230,7 +237,7 @@ def stream_late(
             _checks, src, label, keys, batch_rows, sketch, bar, stop
         )
         try:
-            for frame in query.collect_batches():
+            for frame in batches:
                 if checked.done():
                     checked.result()  # a bad label or key stops the run now
                 if frame.height:
