@@ -47,6 +47,11 @@ def _table(n: int, seed: int, start: int = 0) -> pa.Table:
             "ts": pa.array(rng.integers(0, 2**40, n), pa.timestamp("us")),
             "day": pa.array(rng.integers(0, 20000, n).astype(np.int32), pa.date32()),
             "raw": pa.array([w.encode() for w in words], pa.binary()),
+            "big": pa.array(words.tolist(), pa.large_string(), mask=nulls),
+            "blob": pa.array([w.encode() for w in words], pa.large_binary()),
+            "utc": pa.array(rng.integers(0, 2**40, n), pa.timestamp("ms", tz="UTC")),
+            "nanos": pa.array(rng.integers(0, 2**60, n), pa.timestamp("ns")),
+            "u64": pa.array(rng.integers(0, 2**63, n).astype(np.uint64) * 2, pa.uint64()),
             "y": pa.array((rng.random(n) < 0.1).astype(np.int8)),
         }
     )

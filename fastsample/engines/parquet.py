@@ -3,7 +3,10 @@
 :func:`sample_parquet` checks its arguments, starts the reader (pyarrow's batch reader on a
 prefetching thread, :mod:`fastsample.engines.prefetch`), resolves the run's plan once, and
 hands the batches to the streaming pass (:func:`fastsample.engines.stream.stream_sample`),
-which calls the per-batch step (:func:`fastsample.engines.batch.draw_indices`) on each. A row's
+which calls the per-batch step (:func:`fastsample.engines.batch.draw_indices`) on each; a
+uniform run without a pilot on local Parquet files with an integer key or none runs instead as
+one Polars query that decodes the other columns only for the kept rows
+(:mod:`fastsample.engines.late`: the same output and report). A row's
 fate depends only on its key (or, without a key column, its global row index in input order)
 and the seed, so the output does not depend on the batch size or the thread count. The pilot,
 when none is given, comes from :func:`fastsample.engines.training.train_pilot` (a case-control
