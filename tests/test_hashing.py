@@ -200,3 +200,13 @@ def test_polars_comparison_with_a_probability_is_exact() -> None:
         for a in [*probes, 0.05, 1.0 / 3.0, 0.999999]:
             kept = pl.DataFrame({"k": keys}).select(uniform_below_expr(pl.col("k"), seed, a))
             np.testing.assert_array_equal(kept.to_series().to_numpy(), u < a)
+
+
+def test_keyexpr_constants_are_the_kernels() -> None:
+    # the Numba-free module spells the specification's words once more, as Python integers
+    from fastsample.core import kernels as K
+    from fastsample.core import keyexpr
+
+    for name in ("GOLDEN", "MIX1", "MIX2", "COMPOSITE_TAG"):
+        assert getattr(keyexpr, name) == int(getattr(K, name))
+    assert keyexpr.TWO_POW_M53 == K.TWO_POW_M53

@@ -222,3 +222,23 @@ def test_nulls_are_refused_as_by_the_streaming_pass(
     assert messages[0] == messages[1]
     assert "null" in messages[0]
     assert bad == "key" or "broken.parquet" in messages[0]
+
+
+def test_the_query_starts_before_the_plan_and_is_checked_against_it(
+    inputs: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[float] = []
+    original = late.kept_query
+
+    def counting(*args: Any) -> Any:
+        calls.append(args[-1])
+        return original(*args)
+
+    monkeypatch.setattr(late, "kept_query", counting)
+    _both(inputs["one"], tmp_path / "early.parquet", monkeypatch, key="id", floor=0.01)
+    assert len(calls) == 1  # the query started early was the one used
+    # a wrong guess is discarded: the query is built again with the plan's a0, same output
+    calls.clear()
+    monkeypatch.setattr(late, "guess_probability", lambda rate, floor: 0.5)
+    _both(inputs["one"], tmp_path / "guess.parquet", monkeypatch, key="id")
+    assert calls == [0.5, 0.2]

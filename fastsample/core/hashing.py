@@ -30,14 +30,11 @@ All arithmetic is on unsigned 64-bit words, modulo 2^64.
 Floating-point keys are refused: equal-looking floats can differ in their last bit.
 
 The same words and uniforms for integer and boolean keys (and the row index) are also built as
-Polars expressions (:func:`key_words_expr`, :func:`uniform_expr`): Polars' UInt64 ``+`` and
-``*`` wrap modulo 2^64 and ``//`` by a power of two is the shift, so a query decides rows with
-the same bits as the kernels.
+Polars expressions in :mod:`fastsample.core.keyexpr` (re-exported here), which needs no Numba.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -47,37 +44,22 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from fastsample.core import kernels as K
+from fastsample.core.keyexpr import (  # noqa: F401  (the Polars expressions: re-exported)
+    key_words_expr,
+    seed_mix,
+    seed_word,
+    splitmix64_int,
+    uniform_below_expr,
+    uniform_expr,
+)
 from fastsample.errors import InputError
-
-_MASK = (1 << 64) - 1
-
-
-def _splitmix64_int(z: int) -> int:
-    z = (z + 0x9E3779B97F4A7C15) & _MASK
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK
-    return z ^ (z >> 31)
-
-
-def _seed_word(seed: Any) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise InputError(f"seed must be an integer, got {seed!r}")
-    s = int(seed)
-    if not -(1 << 63) <= s <= _MASK:
-        raise InputError(f"seed {s} is outside [-2^63, 2^64)")
-    return s & _MASK
-
-
-def seed_mix(seed: int) -> np.uint64:
-    """``splitmix64(seed)``: the per-seed word the kernels XOR into every key."""
-    return np.uint64(_splitmix64_int(_seed_word(seed)))
 
 
 def _string_word(text: str) -> int:
     raw = text.encode("utf-8")
-    h = _splitmix64_int(int(K.STRING_TAG) ^ len(raw))
+    h = splitmix64_int(int(K.STRING_TAG) ^ len(raw))
     for pos in range(0, len(raw), 8):
-        h = _splitmix64_int(h ^ int.from_bytes(raw[pos : pos + 8], "little"))
+        h = splitmix64_int(h ^ int.from_bytes(raw[pos : pos + 8], "little"))
     return h
 
 
@@ -96,7 +78,7 @@ def derive_seed(seed: int, stream: str) -> int:
     >>> derive_seed(0, "pilot") != derive_seed(0, "kappa")
     True
     """
-    return _splitmix64_int(_seed_word(seed) ^ _string_word(stream))
+    return splitmix64_int(seed_word(seed) ^ _string_word(stream))
 
 
 def _to_arrow(values: Any) -> pa.Array:
@@ -265,93 +247,3 @@ def uniform_from_keys(keys: Any, seed: int) -> np.ndarray:
     out = np.empty(words.shape[0], dtype=np.float64)
     K.for_rows(K.uniform_from_keys, out.size)(words, seed_mix(seed), out)
     return out
-
-
-def _u64(value: Any) -> pl.Expr:
-    return pl.lit(int(value), dtype=pl.UInt64)
-
-
-def splitmix64_expr(z: pl.Expr) -> pl.Expr:
-    """``splitmix64`` of a UInt64 Polars expression (the key specification, bit for bit)."""
-    z = z + _u64(K.GOLDEN)
-    z = (z ^ (z // _u64(1 << 30))) * _u64(K.MIX1)
-    z = (z ^ (z // _u64(1 << 27))) * _u64(K.MIX2)
-    return z ^ (z // _u64(1 << 31))
-
-
-def _word_expr(name: str, dtype: Any) -> pl.Expr | None:
-    """One integer or boolean key column as its UInt64 key word; None for any other type."""
-    col = pl.col(name)
-    if dtype == pl.UInt64:
-        return col
-    if dtype == pl.Boolean or dtype in (pl.UInt8, pl.UInt16, pl.UInt32):
-        return col.cast(pl.UInt64)
-    if dtype.is_signed_integer():
-        # two's complement: the 64-bit signed value's bits
-        return col.cast(pl.Int64).reinterpret(signed=False)
-    return None
-
-
-def key_words_expr(key: Sequence[str], dtypes: Sequence[Any]) -> pl.Expr | None:
-    """The key words of integer/boolean key columns as one UInt64 expression, or None.
-
-    Parameters
-    ----------
-    key : sequence of str
-        Key column names, in the key's order (two or more: a composite key).
-    dtypes : sequence of polars data types
-        Their types; None is returned unless every one is an integer or boolean type.
-
-    Examples
-    --------
-    >>> frame = pl.DataFrame({"k": [-1, 42]})
-    >>> words = frame.select(key_words_expr(["k"], [pl.Int64])).to_series()
-    >>> bool((words.to_numpy() == hash_keys(frame["k"])).all())
-    True
-    """
-    words = []
-    for name, dtype in zip(key, dtypes, strict=True):
-        word = _word_expr(name, dtype)
-        if word is None:
-            return None
-        words.append(word)
-    if len(words) == 1:
-        return words[0]
-    acc = _u64(K.COMPOSITE_TAG)
-    for word in words:
-        acc = splitmix64_expr(acc ^ word)
-    return acc if words else None
-
-
-def uniform_expr(words: pl.Expr, seed: int) -> pl.Expr:
-    """``u(k, seed)`` of UInt64 key words as a Float64 Polars expression, the kernels' bits.
-
-    Examples
-    --------
-    >>> frame = pl.DataFrame({"k": pl.Series([42], dtype=pl.UInt64)})
-    >>> frame.select(uniform_expr(pl.col("k"), seed=7)).item() == float(uniform_from_keys([42], 7)[0])
-    True
-    """
-    mixed = splitmix64_expr(words ^ _u64(seed_mix(seed)))
-    # (h >> 11) < 2^53 converts exactly; the product by 2^-53 is exact too
-    return (mixed // _u64(1 << 11)).cast(pl.Float64) * K.TWO_POW_M53
-
-
-def uniform_below_expr(words: pl.Expr, seed: int, a: float) -> pl.Expr:
-    """``u(k, seed) < a`` for UInt64 key words as a Boolean Polars expression, exactly.
-
-    With ``m = h >> 11`` (``h`` the mixed word), ``u = m 2^-53 < a`` holds iff the integer
-    ``m < ceil(a 2^53)`` (both sides scaled by a power of two, exactly), iff
-    ``h < ceil(a 2^53) 2^11``: one comparison of the word, no shift, conversion or product.
-
-    Examples
-    --------
-    >>> frame = pl.DataFrame({"k": pl.Series(range(1000), dtype=pl.UInt64)})
-    >>> kept = frame.select(uniform_below_expr(pl.col("k"), 7, 0.25)).to_series().to_numpy()
-    >>> bool((kept == (uniform_from_keys(frame["k"], 7) < 0.25)).all())
-    True
-    """
-    threshold = math.ceil(float(a) * 2.0**53) << 11
-    if threshold > _MASK:
-        return words >= _u64(0)  # a >= 1: every uniform is below (null stays null)
-    return splitmix64_expr(words ^ _u64(seed_mix(seed))) < _u64(threshold)

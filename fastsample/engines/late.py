@@ -19,27 +19,33 @@ the streaming pass.
 
 from __future__ import annotations
 
+import math
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from fastsample.core.hashing import frame_keys, key_words_expr, uniform_below_expr
-from fastsample.core.keysketch import KeySketch
-from fastsample.core.plan import SamplingPlan
+from fastsample.core.keyexpr import TWO_POW_M53, key_words_expr, seed_word, uniform_below_expr
 from fastsample.core.progress import progress_bar
-from fastsample.core.tally import ExpectedTally
 from fastsample.engines.args import key_arg
-from fastsample.engines.batch import draw_indices, label_array
 from fastsample.engines.publish import open_sink
 from fastsample.engines.sources import Source, iter_batches, polars_type
 from fastsample.engines.storage import one_line
-from fastsample.engines.stream import SampleReport, arrow_array, close_run, uniform_probability
 from fastsample.errors import InputError
+
+if TYPE_CHECKING:
+    from fastsample.core.keysketch import KeySketch
+    from fastsample.core.plan import SamplingPlan
+    from fastsample.engines.stream import SampleReport
+
+# This module imports no Numba at its top: sample_parquet starts the query (start_query) before
+# Numba and the kernels are imported, so Polars decodes meanwhile. What needs them is imported
+# inside the functions that run later.
 
 #: The row index column of a key-less query (a source holding this name takes the stream).
 ROW_INDEX = "__fastsample_row"
@@ -109,8 +115,9 @@ def _key_words(src: Source, keys: list[str]) -> pl.Expr | None:
     return key_words_expr(keys, dtypes)
 
 
-def kept_query(src: Source, label: str, keys: list[str], plan: SamplingPlan) -> pl.LazyFrame:
-    """The kept rows of ``src`` in input order, every column in ``src.schema`` order."""
+def kept_query(src: Source, label: str, keys: list[str], seed: int, a0: float) -> pl.LazyFrame:
+    """The kept rows of ``src`` in input order, every column in ``src.schema`` order: the
+    positives and the negatives whose uniform is below ``a0``."""
     own = src.file_schema.names if src.file_schema is not None else src.schema.names
     extra = [c for c in src.schema.names if c not in own]
     parts = src.partitions or [{} for _ in src.files]
@@ -138,8 +145,7 @@ def kept_query(src: Source, label: str, keys: list[str], plan: SamplingPlan) -> 
         assert words is not None  # late_pass checked the key types
     else:
         words = pl.col(ROW_INDEX).cast(pl.UInt64)
-    a0 = uniform_probability(plan)
-    keep = (pl.col(label).cast(pl.Float64) == 1.0) | uniform_below_expr(words, plan.seed, a0)
+    keep = (pl.col(label).cast(pl.Float64) == 1.0) | uniform_below_expr(words, seed, a0)
     return query.filter(keep).select(src.schema.names)
 
 
@@ -154,6 +160,9 @@ def _checks(
 ) -> tuple[int, int]:
     """The streaming pass's checks, counts and sketch over the label and key columns only:
     ``(positives, negatives)`` of the input; raises the error that pass would raise."""
+    from fastsample.core.hashing import frame_keys  # lazy: Numba (see the top)
+    from fastsample.engines.batch import label_array  # lazy: Numba (see the top)
+
     key = key_arg(keys)
     positives = negatives = 0
     columns = list(dict.fromkeys([label, *keys]))
@@ -184,6 +193,8 @@ def _with_columns(
 ) -> tuple[pa.Table, int]:
     """Kept rows from Polars with the three output columns, cast to ``schema``; and the
     number of positives among them."""
+    from fastsample.engines.stream import arrow_array  # lazy: Numba (see the top)
+
     table = frame.to_arrow(compat_level=pl.CompatLevel.oldest())
     positive = frame.get_column(label).cast(pl.Float64).to_numpy() == 1.0
     prob = np.where(positive, 1.0, a0)
@@ -194,6 +205,51 @@ def _with_columns(
         pa.chunked_array([arrow_array(np.full(frame.height, offset), f64)]),
     ]
     return pa.Table.from_arrays(arrays, schema=schema), int(np.count_nonzero(positive))
+
+
+@dataclass(frozen=True)
+class Started:
+    """A query started before the plan was solved, and the ``a0`` and seed it decides with."""
+
+    a0: float
+    seed: int
+    batches: Any
+
+
+def guess_probability(rate: Any, floor: Any) -> float | None:
+    """``a_0`` as the plan will give it without a pilot, ``clip(rate, floor, 1)``, from the raw
+    arguments; None unless they are plain numbers in range (the checks then say why)."""
+    try:
+        r = float(rate)
+        f = math.ldexp(1.0, -53) if floor is None else max(float(floor), math.ldexp(1.0, -53))
+    except (TypeError, ValueError):
+        return None
+    if not (0.0 < r <= 1.0 and f <= 1.0):
+        return None
+    return min(1.0, max(f, r))
+
+
+def start_query(
+    src: Source, label: str, keys: list[str], rate: Any, floor: Any, seed: Any
+) -> Started | None:
+    """Start the kept-rows query from the raw arguments, before the plan is solved (and
+    before Numba is imported): :func:`stream_late` uses it when the plan's ``a0`` and seed
+    are the ones guessed, else discards it. None when the arguments are not usable yet."""
+    a0 = guess_probability(rate, floor)
+    try:
+        seed_word(seed)
+    except InputError:
+        return None
+    if a0 is None or a0 < TWO_POW_M53 or label not in src.schema.names:
+        return None
+    try:
+        return Started(
+            a0, int(seed), iter(kept_query(src, label, keys, seed, a0).collect_batches())
+        )
+    except Exception as exc:
+        if type(exc).__module__.split(".")[0] != "polars":
+            raise
+        return None  # the streaming checks name the problem
 
 
 def stream_late(
@@ -210,18 +266,27 @@ def stream_late(
     progress: bool,
     t0: float,
     sink_options: dict[str, Any] | None = None,
+    started: Started | None = None,
 ) -> None:
     """The uniform pass of :func:`fastsample.engines.parquet.sample_parquet` on Polars' engine
     (see the module documentation); fills in ``rep_obj`` as the streaming pass does."""
+    from fastsample.core.keysketch import KeySketch  # lazy: Numba (see the top)
+    from fastsample.core.tally import ExpectedTally  # lazy: Numba (see the top)
+    from fastsample.engines.batch import draw_indices  # lazy: Numba (see the top)
+    from fastsample.engines.stream import close_run, uniform_probability  # lazy: Numba
+
     a0 = uniform_probability(plan)
-    # Polars starts decoding when asked for the iterator, and runs a few batches ahead: ask
-    # first, so the set-up below (the kernel's first call, the sink) overlaps it.
-    try:
-        batches = iter(kept_query(src, label, keys, plan).collect_batches())
-    except Exception as exc:
-        if type(exc).__module__.split(".")[0] != "polars":
-            raise
-        raise InputError(f"cannot read {src.files[0]!r}: {one_line(exc)}") from None
+    if started is not None and started.a0 == a0 and started.seed == plan.seed:
+        batches = started.batches
+    else:
+        # Polars starts decoding when asked for the iterator, and runs a few batches ahead:
+        # ask first, so the set-up below (the kernel's first call, the sink) overlaps it.
+        try:
+            batches = iter(kept_query(src, label, keys, plan.seed, a0).collect_batches())
+        except Exception as exc:
+            if type(exc).__module__.split(".")[0] != "polars":
+                raise
+            raise InputError(f"cannot read {src.files[0]!r}: {one_line(exc)}") from None
     # The offset as the draw kernel computes it (a positive row is always kept).
     offset = float(
         draw_indices(pl.DataFrame({label: [1]}), label=label, pilot=None, plan=plan).offset[0]
@@ -256,4 +321,12 @@ def stream_late(
         close_run(sink, rep_obj, ExpectedTally(), sketch, plan, None, label, keys, None, t0)
 
 
-__all__ = ["ROW_INDEX", "kept_query", "late_pass", "stream_late"]
+__all__ = [
+    "ROW_INDEX",
+    "Started",
+    "guess_probability",
+    "kept_query",
+    "late_pass",
+    "start_query",
+    "stream_late",
+]

@@ -167,13 +167,18 @@ def sample_parquet(
     # Reading is harmless if a check below fails: the reader is stopped on the way out.
     reader: Prefetch | None = None
     late = False
+    started = None
     if not exact and pilot is None and strategy == "uniform":
-        from fastsample.engines.late import late_pass  # lazy: start-up (uniform runs only)
+        from fastsample.engines.late import late_pass, start_query  # lazy: uniform runs only
 
         try:
-            late = late_pass(src, key_list(group_key if group_key is not None else key))
+            late_keys = key_list(group_key if group_key is not None else key)
+            late = late_pass(src, late_keys)
         except InputError:
             late = False  # the checks below say what is wrong
+        if late:
+            # Polars decodes while Numba is imported and the plan solved (checked there).
+            started = start_query(src, label, late_keys, rate, floor, seed)
     if not late and not exact and (pilot is not None or strategy == "uniform"):
         reader = Prefetch(iter_batches(src, batch_rows=batch_rows))
     try:
@@ -326,6 +331,7 @@ def sample_parquet(
                 progress=progress,
                 t0=t0,
                 sink_options=sink_options,
+                started=started,
             )
         else:
             if reader is None:
@@ -352,6 +358,7 @@ def sample_parquet(
             write_json(report, rep_obj.to_dict(), storage_options=storage_options)
         return rep_obj
     finally:
+        started = None  # a query started early and not used stops with its iterator
         if reader is not None:
             reader.close()
 
