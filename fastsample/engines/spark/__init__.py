@@ -5,7 +5,8 @@ sample does not change with the number of partitions, the batch size or the orde
 — unlike Spark's own ``sample``/``rand``, which are seeded per partition.
 
 Modules: :mod:`~fastsample.engines.spark.native` (the keep/drop decision as Spark SQL
-expressions; :mod:`~fastsample.engines.spark.limbs` is the keyed hash that never overflows),
+expressions; :mod:`~fastsample.engines.spark.limbs` is the keyed hash, whose wrapping arithmetic never
+raises under ANSI mode),
 :mod:`~fastsample.engines.spark.arrow` (the kernels inside ``mapInArrow``),
 :mod:`~fastsample.engines.spark.exact` (kappa), :mod:`~fastsample.engines.spark.pilot`,
 :mod:`~fastsample.engines.spark.session` (sessions, checks, the workers' environment).

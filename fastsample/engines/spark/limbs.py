@@ -1,14 +1,23 @@
-"""The key specification of :mod:`fastsample.core.hashing` as Spark SQL expressions that never overflow.
+"""The key specification of :mod:`fastsample.core.hashing` as Spark SQL expressions.
 
-Spark 4 runs with ``spark.sql.ansi.enabled=true``: a 64-bit ``+`` or ``*`` that wraps raises
-instead, and splitmix64 wraps on purpose. Shifts, ``&``, ``|`` and ``^`` never check overflow,
-so a 64-bit word stays one bigint column and only the two wrapping steps are split: an
-addition is done on 32-bit halves (each sum below 2^34), a multiplication by a constant as
-three products of the word's unsigned 32-bit halves and the constant's signed ones (each below
-2^63 in magnitude). Every checked call costs: per splitmix64 this is 7 ``addExact`` and 6
-``multiplyExact`` in the generated code, down from 15 and 12 with 16-bit limbs. The words
-and uniforms are bit for bit those of :mod:`fastsample.core.hashing` (the tests compare them
-on integer, string and composite keys).
+splitmix64 wraps on purpose, and Spark 4 runs with ``spark.sql.ansi.enabled=true``, where a
+64-bit ``+`` or ``*`` that overflows raises. Shifts, ``&``, ``|`` and ``^`` never check
+overflow, so a word stays one bigint column; only its one addition and two multiplications by
+a constant need care. :func:`arithmetic` picks, once per run, one of two ways to do them:
+
+* :class:`Wrapping` (classic sessions): Catalyst's own ``Add`` and ``Multiply`` built through
+  py4j with ``EvalMode.LEGACY`` on these expressions only: Java's wrapping ``long`` arithmetic,
+  three plain operations per splitmix64 in the generated code. The session stays in ANSI mode
+  (a user's overflowing ``+`` in the same query or session still raises): flipping
+  ``spark.sql.ansi.enabled`` would be racy for concurrent queries.
+* :class:`Halves` (Spark Connect, which has no py4j gateway, or a JVM whose classes differ):
+  the addition on 32-bit halves (each sum below 2^34), the multiplication as three products of
+  the word's unsigned 32-bit halves and the constant's signed ones (each below 2^63 in
+  magnitude): 7 ``addExact`` and 6 ``multiplyExact`` per splitmix64, none of which can
+  overflow.
+
+Both give the words and uniforms of :mod:`fastsample.core.hashing` bit for bit (the tests
+compare them on integer, string and composite keys).
 
 Every intermediate word that is read more than once is bound to its own column
 (:meth:`Frame.bind`): an inlined splitmix64 would repeat its input word's expression at every
@@ -19,7 +28,6 @@ one expression tree.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from fastsample.core import kernels as K
@@ -99,18 +107,77 @@ def _mul_const(x: Any, c: int) -> Any:
     return F.shiftleft(high, 32).bitwiseOR(p.bitwiseAND(lit(M32)))
 
 
-# bind(x): the word x as a column (cheap to read again)
-Binder = Callable[[Any], Any]
+class Halves:
+    """``x + c`` and ``x * c`` mod 2^64 by checked operations that cannot overflow (any session)."""
+
+    name = "ANSI-safe 32-bit halves"
+    # both read the word twice (its two halves): the caller binds it
+    reads_twice = True
+
+    def add(self, x: Any, c: int) -> Any:
+        return _add_const(x, c)
+
+    def mul(self, x: Any, c: int) -> Any:
+        return _mul_const(x, c)
 
 
-def splitmix64(x: Any, bind: Binder) -> Any:
-    """splitmix64 of the word ``x`` (a bound column); every intermediate bound by ``bind``."""
-    z = bind(_add_const(x, int(K.GOLDEN)))
-    z = bind(_xorshift(z, 30))
-    z = bind(_mul_const(z, int(K.MIX1)))
-    z = bind(_xorshift(z, 27))
-    z = bind(_mul_const(z, int(K.MIX2)))
-    return bind(_xorshift(z, 31))
+class Wrapping:
+    """``x + c`` and ``x * c`` as Catalyst ``Add``/``Multiply`` in ``EvalMode.LEGACY``: Java's
+    wrapping ``long`` arithmetic on these expressions only, the session's ANSI mode untouched.
+
+    Built through the py4j gateway of a classic session (``jvm``); the constructor evaluates
+    ``2^62 + 2^62`` with it, so a JVM whose classes differ raises here, not inside a job.
+    """
+
+    name = "wrapping long arithmetic"
+    reads_twice = False
+
+    def __init__(self, jvm: Any) -> None:
+        from pyspark.sql.classic.column import Column  # lazy: pyspark is optional
+
+        self._column = Column
+        self._exprs = jvm.org.apache.spark.sql.catalyst.expressions
+        self._utils = jvm.org.apache.spark.sql.classic.ExpressionUtils
+        self._legacy = self._exprs.NumericEvalContext(self._exprs.EvalMode.LEGACY(), True)
+        long_type = jvm.org.apache.spark.sql.types.DataTypes.LongType
+        big = self._exprs.Literal.create(1 << 62, long_type)  # py4j passes a java.lang.Long
+        if self._exprs.Add(big, big, self._legacy).eval(None) != -(1 << 63):
+            raise TypeError("Catalyst's LEGACY Add does not wrap")
+
+    def _binary(self, op: str, x: Any, c: int) -> Any:
+        left, right = self._utils.expression(x._jc), self._utils.expression(lit(c)._jc)
+        return self._column(self._utils.column(getattr(self._exprs, op)(left, right, self._legacy)))
+
+    def add(self, x: Any, c: int) -> Any:
+        return self._binary("Add", x, c)
+
+    def mul(self, x: Any, c: int) -> Any:
+        return self._binary("Multiply", x, c)
+
+
+Arithmetic = Halves | Wrapping
+
+
+def arithmetic(session: Any) -> Arithmetic:
+    """:class:`Wrapping` when ``session`` has a py4j gateway to Catalyst, else :class:`Halves`."""
+    jvm = getattr(session, "_jvm", None)  # Spark Connect sessions have none
+    if jvm is None:
+        return Halves()
+    py4j = require("py4j.protocol", "spark")
+    try:
+        return Wrapping(jvm)
+    except (py4j.Py4JError, TypeError, AttributeError):  # another Spark's Catalyst API
+        return Halves()
+
+
+def splitmix64(frame: Frame, x: Any) -> Any:
+    """splitmix64 of the word ``x`` (a bound column); the intermediates read twice are bound."""
+    w = frame.arith
+    operand = frame.bind if w.reads_twice else (lambda v: v)
+    z = frame.bind(w.add(x, int(K.GOLDEN)))
+    z = frame.bind(w.mul(operand(_xorshift(z, 30)), int(K.MIX1)))
+    z = frame.bind(w.mul(operand(_xorshift(z, 27)), int(K.MIX2)))
+    return frame.bind(_xorshift(z, 31))
 
 
 def uniform(x: Any) -> Any:
@@ -119,24 +186,48 @@ def uniform(x: Any) -> Any:
     return F.shiftrightunsigned(x, 11).cast("double") * F.lit(TWO_POW_M53)
 
 
-class Frame:
-    """A DataFrame being extended with word columns, one projection per bound step."""
+LATERAL_ALIAS = "spark.sql.lateralColumnAlias.enableImplicitResolution"
 
-    def __init__(self, df: Any, prefix: str) -> None:
+
+class Frame:
+    """A DataFrame being extended with bound columns, and the arithmetic its hash uses.
+
+    The bound columns become one ``select`` (:meth:`projected`) whose later columns read the
+    earlier ones by name (lateral column aliases): the analyzer splits it into one projection
+    per dependency level, as a chain of ``withColumns`` would, but analyses the plan once
+    instead of once per step (each analysis cost ~30 ms on the driver). A session with lateral
+    aliases switched off gets the chain.
+    """
+
+    def __init__(self, df: Any, prefix: str, arith: Arithmetic) -> None:
         self.df = df
         self.prefix = prefix
+        self.arith = arith
         self.count = 0
+        self._bound: list[Any] = []
+        self._lateral = df.sparkSession.conf.get(LATERAL_ALIAS, "true").lower() == "true"
 
     def bind(self, x: Any) -> Any:
         """``x`` as a new column of the frame; the column (cheap to read again)."""
         return self.bind_all([x])[0]
 
     def bind_all(self, xs: list[Any]) -> list[Any]:
-        """Several expressions as new columns in one projection."""
+        """Several expressions as new columns of the same projection."""
+        return [functions().col(n) for n in self.bind_names(xs)]
+
+    def bind_names(self, xs: list[Any]) -> list[str]:
+        """:meth:`bind_all`, returning the new columns' names (plain identifiers)."""
         names = [f"{self.prefix}{self.count + i}" for i in range(len(xs))]
         self.count += len(xs)
-        self.df = self.df.withColumns(dict(zip(names, xs, strict=True)))
-        return [functions().col(n) for n in names]
+        if self._lateral:
+            self._bound.extend(x.alias(n) for n, x in zip(names, xs, strict=True))
+        else:
+            self.df = self.df.withColumns(dict(zip(names, xs, strict=True)))
+        return names
+
+    def projected(self) -> Any:
+        """The DataFrame with every bound column."""
+        return self.df.select("*", *self._bound) if self._bound else self.df
 
 
 def string_word(frame: Frame, raw: Any, max_words: int, name: str) -> Any:
@@ -157,7 +248,7 @@ def string_word(frame: Frame, raw: Any, max_words: int, name: str) -> Any:
     n = frame.bind(F.when(words > max_words, too_long).otherwise(n))
     digits = frame.bind(F.rpad(F.hex(raw), max_words * 16, "0"))
     words = frame.bind(F.floor((n + F.lit(7)) / F.lit(8)).cast("int"))
-    h = splitmix64(frame.bind(n.cast("bigint").bitwiseXOR(lit(int(K.STRING_TAG)))), frame.bind)
+    h = splitmix64(frame, frame.bind(n.cast("bigint").bitwiseXOR(lit(int(K.STRING_TAG)))))
 
     def half(i: int, j: int) -> Any:
         """Bytes 8i + 4j .. 8i + 4j + 3 as a little-endian 32-bit value."""
@@ -173,6 +264,6 @@ def string_word(frame: Frame, raw: Any, max_words: int, name: str) -> Any:
     for i in range(max_words):
         active = words > i
         w = half(i, 0).bitwiseOR(F.shiftleft(half(i, 1), 32))
-        mixed = splitmix64(frame.bind(F.when(active, h.bitwiseXOR(w)).otherwise(h)), frame.bind)
+        mixed = splitmix64(frame, frame.bind(F.when(active, h.bitwiseXOR(w)).otherwise(h)))
         h = frame.bind(F.when(active, mixed).otherwise(h))
     return h

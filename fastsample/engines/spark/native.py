@@ -14,8 +14,9 @@ decision can differ only for a uniform within that distance of its probability (
 row in 10^15). Constant probabilities (``uniform``) are computed on the driver with Python's
 ``math.log``, the same C library call as the kernels: those agree bit for bit.
 
-The keyed uniform is :mod:`fastsample.engines.spark.limbs` (splitmix64 on 32-bit halves, safe
-under ANSI mode). Bad input raises inside the job with the local engine's wording, through
+The keyed uniform is :mod:`fastsample.engines.spark.limbs`: splitmix64 in Catalyst's wrapping
+``long`` arithmetic on a classic session (the session stays in ANSI mode), on overflow-free
+32-bit halves under Spark Connect. Bad input raises inside the job with the local engine's wording, through
 ``raise_error``.
 """
 
@@ -52,10 +53,11 @@ def slow_keys(df: Any, keys: Sequence[str]) -> str | None:
     """Why ``path="auto"`` prefers mapInArrow although the native path could run (or None).
 
     String and binary keys are hashed natively word by word (hex digits parsed by ``conv``,
-    one splitmix64 per 8 bytes). For an 11-byte key with 16 features the largest generated
-    method measured 14,987 bytes of bytecode (Spark's ``generatedMethodSize`` metric), past
-    HotSpot's 8,000-byte ``DontCompileHugeMethods`` limit, so the stage runs interpreted
-    (0.04x the plain PySpark query; the integer-key methods, at most 6,023 bytes, are
+    one splitmix64 per 8 bytes). For the benchmark's ``user-<id>`` key with 16 features the
+    largest generated method measured 11,423 bytes of bytecode with the wrapping arithmetic
+    (16,961 with the 32-bit halves; Spark's ``maxMethodCodeSize``), still past HotSpot's
+    8,000-byte ``DontCompileHugeMethods`` limit, so the stage runs interpreted (0.04x the plain
+    PySpark query against 0.21x for mapInArrow; the integer-key method is 4,574 bytes and is
     compiled).
     """
     types = spark_types()
@@ -105,7 +107,6 @@ def _key_word(frame: L.Frame, name: str, dtype: Any) -> Any:
 
 def uniform_column(frame: L.Frame, keys: Sequence[str], seed: int) -> Any:
     """The keyed uniform of every row, bound as a column of ``frame``."""
-    F = L.functions()
     fields = {f.name: f.dataType for f in frame.df.schema.fields}
     words = [_key_word(frame, k, fields[k]) for k in keys]
     if len(words) == 1:
@@ -113,13 +114,10 @@ def uniform_column(frame: L.Frame, keys: Sequence[str], seed: int) -> Any:
     else:
         acc = L.lit(int(K.COMPOSITE_TAG))
         for w in words:
-            acc = L.splitmix64(frame.bind(acc.bitwiseXOR(w)), frame.bind)
+            acc = L.splitmix64(frame, frame.bind(acc.bitwiseXOR(w)))
         word = acc
     mixed = frame.bind(word.bitwiseXOR(L.lit(int(seed_mix(seed)))))
-    u = L.uniform(L.splitmix64(mixed, frame.bind))
-    name = f"{frame.prefix}u"
-    frame.df = frame.df.withColumn(name, u)
-    return F.col(name)
+    return frame.bind(L.uniform(L.splitmix64(frame, mixed)))
 
 
 def _sigmoid(F: Any, eta: Any, e: Any, sign: float = 1.0) -> Any:
@@ -140,35 +138,46 @@ def _clip_value(v: float, floor: float) -> float:
     return K.PI_EPS if v < K.PI_EPS else v
 
 
-def _features(frame: L.Frame, pilot: Any) -> list[Any]:
-    """The pilot's features as doubles, null read as NaN (bound once, read by logit and check).
+def _sql_double(v: float) -> str:
+    """A finite double as SQL text with exactly its value (``repr`` round-trips, and the cast
+    parses with ``Double.parseDouble``; a decimal literal would go through ``BigDecimal``)."""
+    return f"CAST('{float(v)!r}' AS DOUBLE)"
+
+
+def _features(frame: L.Frame, pilot: Any) -> list[str]:
+    """The pilot's features as doubles, null read as NaN (bound once, read by logit and check);
+    their bound names.
 
     Non-null doubles keep the generated code of the logit and its check small: with null
     handling for 16 features the loop outgrew 8 kB of bytecode, and the JIT does not compile
-    such methods (the stage ran interpreted, several times slower).
+    such methods (the stage ran interpreted, several times slower). Written as SQL text, as is
+    the logit: one py4j call per expression instead of one per operator and literal (the
+    driver-side build of a 16-feature sample was a third of its wall time at 1M rows).
     """
     F = L.functions()
-    nan = F.lit(math.nan)
-    return frame.bind_all([F.coalesce(F.col(n).cast("double"), nan) for n in pilot.features])
+    quoted = ["`" + n.replace("`", "``") + "`" for n in pilot.features]
+    return frame.bind_names(
+        [F.expr(f"coalesce(CAST({q} AS DOUBLE), CAST('NaN' AS DOUBLE))") for q in quoted]
+    )
 
 
-def _logit(F: Any, pilot: Any, x: list[Any]) -> Any:
+def _logit(F: Any, pilot: Any, x: list[str]) -> Any:
     """The logit in the kernels' order, ``((b + x_0 w_0) + x_1 w_1) + ...``, or the local
     engine's error for a null, NaN or infinite one, naming the first bad feature (``v - v``
-    is NaN exactly for NaN and infinities)."""
+    is NaN exactly for NaN and infinities); ``x`` are the bound features' names."""
     coef, intercept = pilot.linear
-    eta = F.lit(float(intercept))
+    eta = _sql_double(intercept)
     for xj, w in zip(x, coef, strict=True):
-        eta = eta + xj * F.lit(float(w))
+        eta = f"({eta} + {xj} * {_sql_double(w)})"
     messages = [
         f"feature column {n!r} contains null, NaN or infinite values" for n in pilot.features
     ]
     messages.append("pilot logits overflow: features too large for the pilot's weights")
     # one array lookup rather than a branch per feature: the per-feature branches were a
     # third of the generated loop
-    flags = F.array(*[F.isnan(xj - xj) for xj in x], F.lit(True))
+    flags = F.expr(f"array({', '.join(f'isnan({xj} - {xj})' for xj in x)}, true)")
     why = F.element_at(F.array(*map(F.lit, messages)), F.array_position(flags, True).cast("int"))
-    return eta, why
+    return F.expr(eta), why
 
 
 def _norm(F: Any, code: int, x: list[Any], info_inv: Any) -> Any:
@@ -203,12 +212,19 @@ def _label(F: Any, label: str) -> Any:
 
 
 def apply_native(
-    df: Any, plan: SamplingPlan, pilot: Any, label: str, feats: list[str], keys: list[str]
+    df: Any,
+    plan: SamplingPlan,
+    pilot: Any,
+    label: str,
+    feats: list[str],
+    keys: list[str],
+    arith: L.Arithmetic,
 ) -> Any:
-    """The sample as a lazy Spark DataFrame computed by SQL expressions only."""
+    """The sample as a lazy Spark DataFrame computed by SQL expressions only; the hash's
+    ``+`` and ``*`` by ``arith`` (:func:`fastsample.engines.spark.limbs.arithmetic`)."""
     F = L.functions()
     columns = list(df.columns)
-    frame = L.Frame(df, _prefix(columns))
+    frame = L.Frame(df, _prefix(columns), arith)
     u = uniform_column(frame, keys, plan.seed)
     code = strategy_code(plan.strategy)
     floor = effective_floor(plan.floor)
@@ -216,8 +232,8 @@ def apply_native(
     y = frame.bind(_label(F, label))
     a1: Any = F.lit(1.0)
     if pilot is not None:
-        x = _features(frame, pilot)
-        raw, why = _logit(F, pilot, x)
+        names = _features(frame, pilot)
+        raw, why = _logit(F, pilot, names)
         raw = frame.bind(raw)
         eta = frame.bind(F.when(F.isnan(raw - raw), F.raise_error(why)).otherwise(raw))
     if code == K.UNIFORM:
@@ -233,7 +249,7 @@ def apply_native(
         if code in (K.PROPORTIONAL, K.LCC):
             h0 = p
         else:
-            norm = _norm(F, code, x, plan.info_inv)
+            norm = _norm(F, code, [F.col(n) for n in names], plan.info_inv)
             h0 = p * F.sqrt(_sigmoid(F, eta, e, -1.0)) * norm
         a0 = frame.bind(_clip(F, F.lit(kappa) * h0, floor))
         if code == K.LCC:
@@ -245,11 +261,15 @@ def apply_native(
     # 26x slower). A non-deterministic projection is the barrier it respects.
     keep = frame.bind(F.when(F.spark_partition_id() >= 0, u < a))
     cols = plan.columns
-    return frame.df.filter(keep).select(
-        *[F.col(c) for c in columns],
-        a.alias(cols.prob),
-        (F.lit(1.0) / a).alias(cols.weight),
-        offset.alias(cols.offset),
+    return (
+        frame.projected()
+        .filter(keep)
+        .select(
+            *[F.col(c) for c in columns],
+            a.alias(cols.prob),
+            (F.lit(1.0) / a).alias(cols.weight),
+            offset.alias(cols.offset),
+        )
     )
 
 

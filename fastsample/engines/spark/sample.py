@@ -9,6 +9,7 @@ from typing import Any
 from fastsample.core.plan import OutputColumns, SamplingPlan, plan_sampling
 from fastsample.engines.spark.arrow import apply_arrow
 from fastsample.engines.spark.exact import plan_spark
+from fastsample.engines.spark.limbs import arithmetic
 from fastsample.engines.spark.native import apply_native, slow_keys, unsupported
 from fastsample.engines.spark.session import check_columns, check_workers, key_names, resolve_pilot
 from fastsample.errors import InputError
@@ -42,7 +43,9 @@ def sample_spark(
 
     * ``"native"`` (what ``"auto"`` runs for a linear pilot or none, with integer, boolean,
       date or timestamp keys): Spark SQL expressions only, no Python worker (the executors
-      need no fastsample, no Python at all), at about the speed of a plain PySpark query.
+      need no fastsample, no Python at all). The hash's wrapping ``+``/``*`` are Catalyst
+      expressions in Java's ``long`` arithmetic on a classic session (which stays in ANSI
+      mode), overflow-free 32-bit halves under Spark Connect; the log line names which.
       Same rows; probabilities and offsets within 1e-15 relative (Spark's ``exp``/``log``
       are ``StrictMath``'s, which differ from the C library's by 1 ulp on some arguments;
       see :mod:`fastsample.engines.spark.native`).
@@ -123,11 +126,12 @@ def sample_spark(
         raise InputError(f"the native Spark path cannot run this sample: {why}")
     if path == "auto" and why is None:
         # measured in scripts/bench_spark.py: string keys hashed natively run far slower than
-        # the kernels; integer keys run at the speed of plain PySpark
+        # the kernels (their generated method is too big for the JIT); integer keys do not
         why = slow_keys(df, keys)
     if path == "native" or (path == "auto" and why is None):
-        log.info("sample_spark: native Spark SQL path (no Python workers)")
-        return apply_native(df, plan, pilot_obj, label, feats, keys)
+        arith = arithmetic(df.sparkSession)
+        log.info("sample_spark: native Spark SQL path (no Python workers; hash in %s)", arith.name)
+        return apply_native(df, plan, pilot_obj, label, feats, keys, arith)
     log.info("sample_spark: mapInArrow path (%s)", why or "asked for")
     check_workers(df)
     return apply_arrow(df, plan, pilot_obj, label, feats, keys)
