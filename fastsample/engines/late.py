@@ -35,7 +35,7 @@ from fastsample.core.progress import progress_bar
 from fastsample.engines.args import key_arg
 from fastsample.engines.publish import open_sink
 from fastsample.engines.sources import Source, iter_batches, polars_type
-from fastsample.engines.storage import one_line
+from fastsample.engines.storage import one_line, raised_by
 from fastsample.errors import InputError
 
 if TYPE_CHECKING:
@@ -247,7 +247,7 @@ def start_query(
             a0, int(seed), iter(kept_query(src, label, keys, seed, a0).collect_batches())
         )
     except Exception as exc:
-        if type(exc).__module__.split(".")[0] != "polars":
+        if not raised_by(exc, "polars"):
             raise
         return None  # the streaming checks name the problem
 
@@ -284,7 +284,7 @@ def stream_late(
         try:
             batches = iter(kept_query(src, label, keys, plan.seed, a0).collect_batches())
         except Exception as exc:
-            if type(exc).__module__.split(".")[0] != "polars":
+            if not raised_by(exc, "polars"):
                 raise
             raise InputError(f"cannot read {src.files[0]!r}: {one_line(exc)}") from None
     # The offset as the draw kernel computes it (a positive row is always kept).
@@ -312,7 +312,7 @@ def stream_late(
                     sink.write(kept)
         except BaseException as exc:
             stop.set()
-            if type(exc).__module__.split(".")[0] != "polars":
+            if not raised_by(exc, "polars"):
                 raise
             checked.result()  # the streaming pass's error for the same input, if any
             raise InputError(f"cannot read {src.files[0]!r}: {one_line(exc)}") from None

@@ -37,7 +37,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from fastsample.engines.listing import GLOB_CHARS, detect_format, expand, partition_columns
-from fastsample.engines.storage import PathLike, locate, one_line, reason
+from fastsample.engines.storage import PathLike, locate, one_line, raised_by, reason
 from fastsample.engines.streams import Stream, is_stream
 from fastsample.errors import InputError
 
@@ -362,7 +362,7 @@ def _stream_batches(
         raise InputError(f"cannot read {stream.name}: {reason(exc)}") from None
     except Exception as exc:
         # Polars' and DuckDB's own errors (a CSV cell that does not parse, ...).
-        if type(exc).__module__.split(".")[0] in ("polars", "duckdb", "_duckdb"):
+        if raised_by(exc, "polars", "duckdb", "_duckdb"):
             raise InputError(f"cannot read {stream.name}: {one_line(exc)}") from None
         raise
 

@@ -61,6 +61,17 @@ def one_line(exc: BaseException) -> str:
     return text[:300] if text else type(exc).__name__
 
 
+def raised_by(exc: BaseException, *packages: str) -> bool:
+    """Whether ``exc``'s class comes from one of ``packages`` (top-level names).
+
+    Examples
+    --------
+    >>> raised_by(ValueError("x"), "polars"), raised_by(ValueError("x"), "builtins")
+    (False, True)
+    """
+    return type(exc).__module__.split(".")[0] in packages
+
+
 def scheme_of(location: PathLike) -> str | None:
     """The URI scheme of ``location`` in lower case, or ``None`` for a plain local path."""
     match = _SCHEME_RE.match(os.fspath(location))
