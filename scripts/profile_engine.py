@@ -27,6 +27,9 @@ import sys
 import tempfile
 from collections import defaultdict
 
+# The benchmark's own floor: decode every column, keep one value per column (nothing held).
+from fastsample.harness.bench import _POLARS_DECODE
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 README = os.path.join(ROOT, "benchmarks", "README.md")
 START, END = "<!-- profile:start -->", "<!-- profile:end -->"
@@ -49,8 +52,6 @@ STAGES = [
     ("libtbb", "TBB runtime"),
     ("numba", "Numba runtime"),
 ]
-
-POLARS_DECODE = "import polars as pl, sys; pl.scan_parquet(sys.argv[1]).collect(engine='streaming')"
 
 
 #: zstd is linked into both pyarrow and Polars: its symbols are their own stage.
@@ -86,6 +87,12 @@ def parse_report(text: str) -> tuple[dict[str, float], list[tuple[float, str]]]:
     return dict(shares), sorted(syms, reverse=True)[:8]
 
 
+def _report(data: str, *args: str) -> str:
+    """``perf report`` of ``data`` as quiet text, with ``args``."""
+    cmd = ["perf", "report", "-i", data, "--stdio", "-q", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+
+
 def perf_run(cmd: list[str], data: str) -> tuple[float, dict[str, float], list[tuple[float, str]]]:
     """CPU seconds, share by stage and the top symbols of ``cmd`` under ``perf record``."""
     stat = subprocess.run(
@@ -95,19 +102,9 @@ def perf_run(cmd: list[str], data: str) -> tuple[float, dict[str, float], list[t
     )
     if stat.returncode != 0:
         raise SystemExit(f"perf record failed on {cmd[:4]}: {stat.stderr.strip()[-300:]}")
-    rep = subprocess.run(
-        ["perf", "report", "-i", data, "--stdio", "--no-children", "-q", "--sort", "dso,sym"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    rep = _report(data, "--no-children", "--sort", "dso,sym")
     # Samples are at 499 Hz per busy thread: their count over the rate is the CPU time.
-    samples = subprocess.run(
-        ["perf", "report", "-i", data, "--stdio", "-q", "--sort", "comm", "--show-nr-samples"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    samples = _report(data, "--sort", "comm", "--show-nr-samples")
     total = sum(int(m.group(1)) for m in re.finditer(r"%\s+(\d+)\s", samples))
     shares, syms = parse_report(rep)
     return total / 499.0, shares, syms
@@ -164,7 +161,7 @@ def main() -> None:
         subprocess.run(cmd, check=True)
     sample = [*fs, "sample", log, "-o", out, "--label", "y", "--rate", "0.05", "--overwrite"]
     runs = {
-        "polars decode (all columns)": [py, "-c", POLARS_DECODE, log],
+        "polars decode (all columns)": [py, "-c", _POLARS_DECODE, log],
         "fastsample sample (linear pilot)": [*sample, "--pilot", pilot, "--quiet"],
         "fastsample sample --strategy uniform": [*sample, "--strategy", "uniform", "--quiet"],
     }
